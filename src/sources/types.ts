@@ -1,0 +1,54 @@
+/** The kinds of source the worker knows; each has one adapter in src/sources/. */
+export const SOURCE_KINDS = ['feed', 'gdelt', 'hn', 'google-trends'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+
+/** One article candidate, already plain text and with an absolute URL. */
+export interface ParsedItem {
+  /** Stable id within the source: GUID/id, else a hash of link + published, else of link + published + title. */
+  externalId: string;
+  /** Absolute http(s) URL, or null when the item has none. */
+  url: string | null;
+  title: string;
+  summary: string | null;
+  author: string | null;
+  language: string | null;
+  publishedAt: Date;
+  /** True when the item's own date was missing, unparseable or absurd and the fetch time was used. */
+  dateFallback: boolean;
+}
+
+/** One observation of a trending item (google-trends). */
+export interface ParsedTrend {
+  key: string;
+  title: string;
+  url: string | null;
+  rank: number;
+  /** Approximate traffic as a number ("50K+" -> 50000), null when absent. */
+  score: number | null;
+  observedAt: Date;
+}
+
+export interface ParseResult {
+  items: ParsedItem[];
+  trends: ParsedTrend[];
+  /** Which format was detected (rss2, rss1, atom, jsonfeed, gdelt, hn, google-trends…). */
+  format: string;
+  /** Items dropped as unusable (no title and no link, …). */
+  skipped: number;
+  /** Items whose date fell back to the fetch time. */
+  dateFallbacks: number;
+}
+
+/** A successful HTTP body handed to a parser. */
+export interface FetchedBody {
+  body: Buffer;
+  contentType: string | null;
+  /** Final URL after redirects: the base for relative links. */
+  url: string;
+  fetchedAt: Date;
+}
+
+/** What a parser needs besides the body. */
+export interface ParseContext {
+  sourceId: string;
+}
