@@ -1,0 +1,213 @@
+/**
+ * The tables. Names and columns here are an interface: dashboards and SQL users query
+ * them (DESIGN.md, "Data model"). Every timestamp is timestamptz; buckets are UTC.
+ */
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { SOURCE_KINDS } from '../sources/types.ts';
+
+// Written so MikroORM's diff reads it back identically (a plain BETWEEN shows a fake diff).
+const SENTIMENT_RANGE = `>= '-1'::double precision and {col} <= '1'::double precision`;
+const sentimentCheck = (col: string) => `${col} ${SENTIMENT_RANGE.replace('{col}', col)}`;
+
+export const JOB_STATUSES = ['running', 'completed', 'failed', 'abandoned'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const GRANULARITIES = ['hour', 'day'] as const;
+export type Granularity = (typeof GRANULARITIES)[number];
+
+export const SourceSchema = defineEntity({
+  name: 'Source',
+  tableName: 'source',
+  properties: {
+    id: p.string().primary(),
+    kind: p.enum(SOURCE_KINDS),
+    url: p.text().nullable(),
+    query: p.text().nullable(),
+    /** Interval in ms, or null when `pattern` (cron) is used. */
+    everyMs: p.integer().nullable(),
+    pattern: p.text().nullable(),
+    tz: p.text().nullable(),
+    enabled: p.boolean().default(true),
+    etag: p.text().nullable(),
+    lastModified: p.text().nullable(),
+    lastFetchedAt: p.datetime().nullable(),
+    lastSuccessAt: p.datetime().nullable(),
+    consecutiveFailures: p.integer().default(0),
+    lastError: p.text().nullable(),
+    /** While set and in the future, scheduled fetches of a failing source are skipped (backoff). */
+    backoffUntil: p.datetime().nullable(),
+    createdAt: p.datetime().defaultRaw('now()'),
+    updatedAt: p.datetime().defaultRaw('now()'),
+  },
+});
+export class Source extends SourceSchema.class {}
+SourceSchema.setClass(Source);
+
+export const EntitySchema = defineEntity({
+  name: 'Entity',
+  tableName: 'entity',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    slug: p.string().unique(),
+    name: p.text(),
+    aliases: p.array().default([]),
+    category: p.text().nullable(),
+    caseSensitive: p.boolean().default(true),
+    requireAny: p.array().default([]),
+    exclude: p.array().default([]),
+    enabled: p.boolean().default(true),
+  },
+});
+export class Entity extends EntitySchema.class {}
+EntitySchema.setClass(Entity);
+
+export const ArticleSchema = defineEntity({
+  name: 'Article',
+  tableName: 'article',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    source: p.manyToOne(Source).deleteRule('cascade'),
+    externalId: p.text(),
+    url: p.text().nullable(),
+    /** Normalised URL: the same story from two feeds is one article. */
+    urlKey: p.text().nullable().unique(),
+    title: p.text(),
+    summary: p.text().nullable(),
+    author: p.text().nullable(),
+    language: p.text().nullable(),
+    publishedAt: p.datetime(),
+    fetchedAt: p.datetime(),
+    sentiment: p.double().check(sentimentCheck('sentiment')),
+    /** Which scorer produced `sentiment`, so scores can be recomputed when it changes. */
+    scorer: p.text(),
+  },
+  uniques: [{ properties: ['source', 'externalId'] }],
+  // Retention deletes by age; time-first so the table can become a hypertable.
+  indexes: [{ properties: ['publishedAt'] }],
+});
+export class Article extends ArticleSchema.class {}
+ArticleSchema.setClass(Article);
+
+export const ArticleEntitySchema = defineEntity({
+  name: 'ArticleEntity',
+  tableName: 'article_entity',
+  properties: {
+    article: p.manyToOne(Article).primary().deleteRule('cascade'),
+    entity: p.manyToOne(Entity).primary().deleteRule('cascade'),
+    // Copies, so an hourly rollup reads one narrow index instead of joining article.
+    publishedAt: p.datetime(),
+    sentiment: p.double().check(sentimentCheck('sentiment')),
+  },
+  indexes: [{ properties: ['entity', 'publishedAt'] }],
+});
+export class ArticleEntity extends ArticleEntitySchema.class {}
+ArticleEntitySchema.setClass(ArticleEntity);
+
+export const TrendSchema = defineEntity({
+  name: 'Trend',
+  tableName: 'trend',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    source: p.manyToOne(Source).deleteRule('cascade'),
+    key: p.text(),
+    title: p.text(),
+    url: p.text().nullable(),
+    rank: p.integer(),
+    score: p.double().nullable(),
+    observedAt: p.datetime(),
+  },
+  // A re-fetch of the same feed observes the same item at the same time once.
+  uniques: [{ properties: ['source', 'key', 'observedAt'] }],
+  indexes: [{ properties: ['observedAt'] }],
+});
+export class Trend extends TrendSchema.class {}
+TrendSchema.setClass(Trend);
+
+export const TrendEntitySchema = defineEntity({
+  name: 'TrendEntity',
+  tableName: 'trend_entity',
+  properties: {
+    trend: p.manyToOne(Trend).primary().deleteRule('cascade'),
+    entity: p.manyToOne(Entity).primary().deleteRule('cascade'),
+    observedAt: p.datetime(),
+  },
+  indexes: [{ properties: ['entity', 'observedAt'] }],
+});
+export class TrendEntity extends TrendEntitySchema.class {}
+TrendEntitySchema.setClass(TrendEntity);
+
+export type JobStats = Record<string, string | number | boolean | null>;
+
+export const JobRunSchema = defineEntity({
+  name: 'JobRun',
+  tableName: 'job_run',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    queue: p.text(),
+    jobName: p.text(),
+    jobId: p.text().nullable(),
+    sourceId: p.text().nullable(),
+    attempt: p.integer(),
+    status: p.enum(JOB_STATUSES),
+    startedAt: p.datetime(),
+    finishedAt: p.datetime().nullable(),
+    durationMs: p.integer().nullable(),
+    stats: p.json<JobStats>().nullable(),
+    error: p.text().nullable(),
+  },
+  indexes: [{ properties: ['startedAt'] }, { properties: ['sourceId', 'startedAt'] }, { properties: ['status'], where: { status: 'running' } }],
+});
+export class JobRun extends JobRunSchema.class {}
+JobRunSchema.setClass(JobRun);
+
+export const SentimentRollupSchema = defineEntity({
+  name: 'SentimentRollup',
+  tableName: 'sentiment_rollup',
+  properties: {
+    entity: p.manyToOne(Entity).primary().deleteRule('cascade'),
+    granularity: p.enum(GRANULARITIES).primary(),
+    bucketStart: p.datetime().primary(),
+    articleCount: p.integer(),
+    sentimentSum: p.double(),
+    sentimentSumsq: p.double(),
+    sentimentMin: p.double().nullable(),
+    sentimentMax: p.double().nullable(),
+    sentimentMean: p.double().nullable(),
+    /** Sample standard deviation (n-1); null when fewer than two articles. */
+    sentimentStddev: p.double().nullable(),
+    positiveCount: p.integer(),
+    neutralCount: p.integer(),
+    negativeCount: p.integer(),
+    trendMentions: p.integer(),
+    updatedAt: p.datetime(),
+  },
+  indexes: [{ name: 'sentiment_rollup_entity_granularity_bucket_desc_index', columns: [{ name: 'entity_id' }, { name: 'granularity' }, { name: 'bucket_start', sort: 'DESC' }] }],
+});
+export class SentimentRollup extends SentimentRollupSchema.class {}
+SentimentRollupSchema.setClass(SentimentRollup);
+
+export const RollupDirtySchema = defineEntity({
+  name: 'RollupDirty',
+  tableName: 'rollup_dirty',
+  properties: {
+    entity: p.manyToOne(Entity).primary().deleteRule('cascade'),
+    hourStart: p.datetime().primary(),
+    /** Re-marking bumps this, so a refresh deletes only the marks it actually read. */
+    markedAt: p.datetime().defaultRaw('clock_timestamp()'),
+  },
+});
+export class RollupDirty extends RollupDirtySchema.class {}
+RollupDirtySchema.setClass(RollupDirty);
+
+export const entities = [
+  SourceSchema,
+  EntitySchema,
+  ArticleSchema,
+  ArticleEntitySchema,
+  TrendSchema,
+  TrendEntitySchema,
+  JobRunSchema,
+  SentimentRollupSchema,
+  RollupDirtySchema,
+];
+
+export type ArticleRow = InferEntity<typeof ArticleSchema>;

@@ -1,0 +1,26 @@
+import type { Job } from 'bullmq';
+import type { Logger } from '../logger.ts';
+import type { EntityManager } from '../db/orm.ts';
+import type { JobStats } from '../db/entities.ts';
+import type { JobName, JobPayload } from './catalogue.ts';
+import type { Services } from '../services.ts';
+
+/** What every handler receives besides its payload. */
+export interface JobContext {
+  /** A fresh EntityManager forked for this job only. */
+  em: EntityManager;
+  /** Child logger carrying queue, job and source ids. */
+  log: Logger;
+  job: Job;
+  /** Aborted when the worker cancels the job or shuts down past its grace period. */
+  signal: AbortSignal | undefined;
+  /** This attempt's job_run row; a handler may close it inside its own transaction. */
+  runId: number;
+  services: Services;
+}
+
+/** A job handler: checks nothing itself (the wrapper validated the payload) and returns stats. */
+export type Handler<N extends JobName> = (payload: JobPayload<N>, ctx: JobContext) => Promise<JobStats>;
+
+/** One handler per job in the catalogue: a missing one is a type error. */
+export type HandlerMap = { [N in JobName]: Handler<N> };
