@@ -85,22 +85,30 @@ const sourceSchema = z
     }
   });
 
-const sourcesFileSchema = z
-  .strictObject({
-    entities: z.array(entitySchema).default([]),
-    sources: z.array(sourceSchema),
-  })
-  .superRefine((file, ctx) => {
-    const flagDuplicates = (list: readonly { [k: string]: unknown }[], key: string, path: string) => {
-      const seen = new Set<unknown>();
-      list.forEach((item, i) => {
-        if (seen.has(item[key])) ctx.addIssue({ code: 'custom', path: [path, i, key], message: `duplicate ${key} "${String(item[key])}"` });
-        seen.add(item[key]);
-      });
-    };
-    flagDuplicates(file.entities, 'slug', 'entities');
-    flagDuplicates(file.sources, 'id', 'sources');
-  });
+const sourcesFileSchema = z.strictObject({
+  entities: z.array(entitySchema).default([]),
+  sources: z.array(sourceSchema),
+});
+
+/** Duplicate ids, checked on the raw JSON so they are reported even beside other errors. */
+function duplicateProblems(json: unknown): { path: PropertyKey[]; message: string }[] {
+  const problems: { path: PropertyKey[]; message: string }[] = [];
+  const check = (list: unknown, listName: string, key: string) => {
+    if (!Array.isArray(list)) return;
+    const seen = new Set<unknown>();
+    list.forEach((item: unknown, i) => {
+      const value = typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[key] : undefined;
+      if (typeof value !== 'string') return;
+      if (seen.has(value)) problems.push({ path: [listName, i, key], message: `duplicate ${key} "${value}"` });
+      seen.add(value);
+    });
+  };
+  if (typeof json === 'object' && json !== null) {
+    check((json as Record<string, unknown>).entities, 'entities', 'slug');
+    check((json as Record<string, unknown>).sources, 'sources', 'id');
+  }
+  return problems;
+}
 
 export type EntityConfig = z.infer<typeof entitySchema>;
 type SourceEntry = z.infer<typeof sourceSchema>;
@@ -173,10 +181,6 @@ export interface Config {
   sources: readonly SourceConfig[];
 }
 
-function formatIssues(error: z.ZodError, prefix: (path: PropertyKey[]) => string): string[] {
-  return error.issues.map((issue) => `${prefix(issue.path)} ${issue.message}`);
-}
-
 function jsonPath(path: PropertyKey[]): string {
   return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${String(key)}`), '$');
 }
@@ -195,7 +199,8 @@ function readSourcesFile(file: string): { value?: z.infer<typeof sourcesFileSche
     return { problems: [`SOURCES_FILE: ${file} is not valid JSON: ${(err as Error).message}`] };
   }
   const parsed = sourcesFileSchema.safeParse(json);
-  if (!parsed.success) return { problems: formatIssues(parsed.error, (p) => `${file} ${jsonPath(p)}`) };
+  const issues = [...(parsed.success ? [] : parsed.error.issues), ...duplicateProblems(json)];
+  if (issues.length) return { problems: issues.map((i) => `${file} ${jsonPath(i.path)} ${i.message}`) };
   return { value: parsed.data, problems: [] };
 }
 
@@ -204,7 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
   // An empty variable means "unset": compose files often pass VAR= through.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsedEnv = envSchema.safeParse(cleaned);
-  const problems = parsedEnv.success ? [] : formatIssues(parsedEnv.error, (p) => `${String(p[0])}:`);
+  const problems = parsedEnv.success ? [] : parsedEnv.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
   const sourcesFile = resolve(typeof cleaned.SOURCES_FILE === 'string' ? cleaned.SOURCES_FILE : 'config/sources.json');
   const sources = options.readSources === false ? { value: { entities: [], sources: [] }, problems: [] } : readSourcesFile(sourcesFile);
   problems.push(...sources.problems);

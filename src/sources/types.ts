@@ -37,6 +37,8 @@ export interface ParseResult {
   skipped: number;
   /** Items whose date fell back to the fetch time. */
   dateFallbacks: number;
+  /** Set when the body was only readable after a repair (lenient parser, truncated document closed): says how. */
+  recovery?: string;
 }
 
 /** A successful HTTP body handed to a parser. */
@@ -51,4 +53,20 @@ export interface FetchedBody {
 /** What a parser needs besides the body. */
 export interface ParseContext {
   sourceId: string;
+}
+
+/** What a request builder reads from a source row: the URL override and/or the search query. */
+export interface SourceRequest {
+  url?: string | null;
+  query?: string | null;
+}
+
+/** One source kind's adapter: how to ask for its data and how to read the answer. */
+export interface SourceAdapter {
+  /** The URL to GET for this source at `now` (time windows are relative to it). */
+  requestUrl(source: SourceRequest, now: Date): string;
+  /** Turns a body into items/trends; throws PermanentError (or TransientError for overload bodies). */
+  parse(fetched: FetchedBody, ctx: ParseContext): ParseResult;
+  /** The Accept header to send. */
+  accept: string;
 }

@@ -1,0 +1,123 @@
+/**
+ * Builds the long-running processes from plain functions. Every resource is registered
+ * with Shutdown as soon as it is acquired, so a failure half-way through start still
+ * releases what was opened.
+ */
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import type { Shutdown } from './shutdown.ts';
+import { ensureDatabase, migrate } from './db/migrate.ts';
+import { openOrm, type Orm } from './db/orm.ts';
+import { syncConfig } from './db/sync.ts';
+import { createRedis } from './queues/connection.ts';
+import { closeQueues, createQueues } from './queues/queues.ts';
+import { desiredSchedules, syncSchedules } from './queues/schedules.ts';
+import { startWorkers } from './queues/workers.ts';
+import { handlers } from './jobs.ts';
+import { startHealthServer, type ReadinessCheck } from './health.ts';
+import { createHttpClient } from './sources/http.ts';
+import { createNewsScorer } from './ingest/sentiment.ts';
+import { loadEntityMatcher } from './ingest/entities.ts';
+import { startBoard } from './board/server.ts';
+import type { Services } from './services.ts';
+
+export const USER_AGENT = 'newspulse/0.1 (+https://github.com/newspulse/newspulse; news sentiment worker)';
+
+export async function runMigrations(config: Config, log: Logger): Promise<void> {
+  const created = await ensureDatabase(config.databaseUrl);
+  if (created) log.info('database created');
+  const orm = await openOrm(config.databaseUrl);
+  try {
+    await migrate(orm, log);
+  } finally {
+    await orm.close(true);
+  }
+}
+
+async function openCheckedOrm(config: Config, log: Logger, options: { migrate: boolean }): Promise<Orm> {
+  if (options.migrate) await ensureDatabase(config.databaseUrl);
+  const orm = await openOrm(config.databaseUrl);
+  try {
+    if (options.migrate) await migrate(orm, log);
+    const pending = await orm.migrator.getPending();
+    if (pending.length) {
+      throw new Error(`database schema is behind: ${pending.length} pending migration(s) (${pending.map((m) => m.name).join(', ')}); run "npm run migrate"`);
+    }
+  } catch (err) {
+    await orm.close(true);
+    throw err;
+  }
+  return orm;
+}
+
+export async function startWorkerProcess(config: Config, log: Logger, shutdown: Shutdown, options: { migrate: boolean; board: boolean }): Promise<void> {
+  const orm = await openCheckedOrm(config, log, { migrate: options.migrate });
+  shutdown.add('postgres', () => orm.close(true));
+
+  const synced = await syncConfig(orm.em.fork(), config);
+  log.info(synced, 'config synced');
+
+  const redis = createRedis(config.redisUrl, 'worker');
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
+  const queues = createQueues(redis, config.queuePrefix, log);
+  shutdown.add('queues', () => closeQueues(queues));
+  await syncSchedules(queues, desiredSchedules(config.sources), log);
+
+  const http = createHttpClient({ userAgent: USER_AGENT, maxBodyBytes: config.http.maxBodyBytes, totalTimeoutMs: config.http.timeoutMs });
+  shutdown.add('http', () => http.close());
+  const services: Services = {
+    config,
+    log,
+    orm,
+    queues,
+    http,
+    scorer: createNewsScorer(),
+    entities: await loadEntityMatcher(orm.em.fork()),
+  };
+
+  const workerSet = startWorkers({
+    orm,
+    log,
+    handlers,
+    services,
+    prefix: config.queuePrefix,
+    connection: () => {
+      const connection = createRedis(config.redisUrl, 'worker');
+      connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));
+      return connection;
+    },
+    concurrency: { ingest: config.ingestConcurrency, rollup: 1, maintenance: 1 },
+  });
+  shutdown.add('workers', () => workerSet.close(config.shutdownGraceMs));
+
+  const checks: ReadinessCheck[] = [
+    { name: 'postgres', check: async () => void (await orm.em.fork().execute('select 1')) },
+    { name: 'redis', check: async () => void (await redis.ping()) },
+    {
+      name: 'workers',
+      check: async () => {
+        const stopped = Object.values(workerSet.workers).filter((w) => !w.isRunning());
+        if (stopped.length) throw new Error(`not consuming: ${stopped.map((w) => w.name).join(', ')}`);
+      },
+    },
+  ];
+  const health = await startHealthServer({ port: config.healthPort, checks, log });
+  shutdown.add('health', () => health.close());
+
+  if (options.board) {
+    const board = await startBoard(config, queues, log);
+    shutdown.add('board', () => board.close());
+  }
+  log.info({ sources: config.sources.filter((s) => s.enabled).length, entities: services.entities.size }, 'worker ready');
+}
+
+export async function startBoardProcess(config: Config, log: Logger, shutdown: Shutdown): Promise<void> {
+  const redis = createRedis(config.redisUrl, 'worker');
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
+  const queues = createQueues(redis, config.queuePrefix, log);
+  shutdown.add('queues', () => closeQueues(queues));
+  const board = await startBoard(config, queues, log);
+  shutdown.add('board', () => board.close());
+}

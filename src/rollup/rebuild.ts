@@ -1,0 +1,101 @@
+/**
+ * Rebuild: recompute every hour and day of a range from scratch, the backfill and repair
+ * path. Works in chunks (one UTC day by default), each its own transaction holding the
+ * rollup lock, so a killed rebuild leaves whole chunks behind and simply runs again.
+ */
+import type { EntityManager } from '../db/orm.ts';
+import { sql } from '../db/sql.ts';
+import { chunkRange, countDays, countHours, dayCeil, dayOf, hourCeil, hourOf, retentionCutoff } from './buckets.ts';
+import { lockRollups, rebuildDays, rebuildHours } from './statements.ts';
+
+export interface RebuildOptions {
+  from: Date;
+  /** Exclusive. Hours overlapping [from, to) are rebuilt; days overlapping it are re-merged whole. */
+  to: Date;
+  /** Only this entity; all entities when absent. */
+  entityId?: number;
+  /** Hours per chunk (transaction); chunk boundaries are multiples of it since the epoch. Default 24. */
+  chunkHours?: number;
+  /** Raw-article retention: buckets starting before the cutoff are skipped, never emptied. */
+  retentionDays: number;
+  /** The clock for the retention cutoff, read again for every chunk (tests pin it). */
+  now?: () => Date;
+  onProgress?: (done: number, total: number) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface RebuildStats {
+  from: string;
+  to: string;
+  chunks: number;
+  /** Hourly / daily rows present after recomputation. */
+  hours: number;
+  days: number;
+  written: number;
+  deletedHours: number;
+  deletedDays: number;
+  /** Hour / day buckets of the range older than the retention cutoff, left as they were. */
+  skippedHours: number;
+  skippedDays: number;
+  /** Chunks that fell out of the retention window while the rebuild ran (counted in skippedHours, not skippedDays). */
+  lateSkippedChunks: number;
+  /** ISO start of the oldest bucket a rebuild may recompute. */
+  retentionCutoff: string;
+}
+
+export async function rebuildRange(em: EntityManager, options: RebuildOptions): Promise<RebuildStats> {
+  const { from, to, entityId } = options;
+  if (!(from.getTime() < to.getTime())) throw new RangeError(`rebuild: "from" (${from.toISOString()}) must be before "to" (${to.toISOString()})`);
+  const clock = options.now ?? (() => new Date());
+  const cutoff = retentionCutoff(clock(), options.retentionDays);
+  const hourStart = hourOf(from);
+  const hourEnd = hourCeil(to);
+  // The cutoff is day-aligned, so every bucket at or after it still has all its articles.
+  const start = new Date(Math.max(hourStart.getTime(), cutoff.getTime()));
+  const stats: RebuildStats = {
+    from: hourStart.toISOString(),
+    to: hourEnd.toISOString(),
+    chunks: 0,
+    hours: 0,
+    days: 0,
+    written: 0,
+    deletedHours: 0,
+    deletedDays: 0,
+    skippedHours: countHours(hourStart, new Date(Math.min(hourEnd.getTime(), cutoff.getTime()))),
+    skippedDays: countDays(dayOf(from), new Date(Math.min(dayCeil(to).getTime(), cutoff.getTime()))),
+    lateSkippedChunks: 0,
+    retentionCutoff: cutoff.toISOString(),
+  };
+  const chunks = start < hourEnd ? chunkRange(start, hourEnd, options.chunkHours ?? 24) : [];
+  await options.onProgress?.(0, chunks.length);
+
+  for (const chunk of chunks) {
+    options.signal?.throwIfAborted();
+    // Whole days around the chunk: a day partly inside the range is re-merged from all its hours.
+    const days = { from: dayOf(chunk.from), to: dayCeil(chunk.to) };
+    const result = await em.fork().transactional(async (tx) => {
+      const db = sql(tx);
+      await lockRollups(db, true);
+      // Prune takes the same lock: if the retention window moved past this chunk while the
+      // rebuild ran (midnight), its articles may be gone now, so it must be left alone.
+      if (chunk.from < retentionCutoff(clock(), options.retentionDays)) return null;
+      const hours = await rebuildHours(db, { ...chunk, entityId });
+      const daysResult = await rebuildDays(db, { ...days, entityId });
+      return { hours, days: daysResult };
+    });
+    stats.chunks += 1;
+    if (result === null) {
+      stats.skippedHours += countHours(chunk.from, chunk.to);
+      stats.lateSkippedChunks += 1;
+      await options.onProgress?.(stats.chunks, chunks.length);
+      continue;
+    }
+    stats.hours += result.hours.present;
+    stats.days += result.days.present;
+    stats.written += result.hours.written + result.days.written;
+    stats.deletedHours += result.hours.deleted;
+    stats.deletedDays += result.days.deleted;
+    await options.onProgress?.(stats.chunks, chunks.length);
+  }
+  return stats;
+}

@@ -1,0 +1,106 @@
+/**
+ * Incremental refresh: consume the rollup_dirty marks, recompute exactly those hours, then
+ * the days they belong to. One refresh at a time across all workers (advisory lock); each
+ * batch of marks is consumed and applied in ONE transaction, so a crash mid-refresh rolls the
+ * marks back with the partial work.
+ */
+import { sql as kysql } from 'kysely';
+import type { EntityManager } from '../db/orm.ts';
+import { sql } from '../db/sql.ts';
+import { lockRollups, refreshDays, refreshHours, type MarkArrays } from './statements.ts';
+
+export interface RefreshOptions {
+  /** Marks per transaction; a backlog (after a backfill) is worked off in batches of this size. */
+  limit?: number;
+  /** Stop between batches when aborted (the remaining marks wait for the next refresh). */
+  signal?: AbortSignal;
+  /** Test hook: runs inside each batch's transaction after its marks were consumed, before recomputing. */
+  afterConsume?: (marks: number) => Promise<void>;
+}
+
+export interface RefreshStats {
+  /** Marks consumed. */
+  marks: number;
+  /** Hourly rows recomputed that still have data. */
+  hours: number;
+  /** Daily rows recomputed that still have data. */
+  days: number;
+  /** Rows actually inserted or changed (hour + day). */
+  written: number;
+  deletedHours: number;
+  deletedDays: number;
+  batches: number;
+  /** Set when another refresh (or a rebuild chunk or prune batch) held the lock: nothing was done by this batch. */
+  skipped?: 'locked';
+}
+
+export const DEFAULT_REFRESH_LIMIT = 10_000;
+
+interface ConsumedMarks extends MarkArrays {
+  count: number;
+}
+
+/**
+ * Deletes up to `limit` marks and returns them. FOR UPDATE SKIP LOCKED leaves marks that an
+ * in-flight ingest transaction is re-marking to that transaction (it commits them; the next
+ * refresh takes them). This MUST be its own statement: READ COMMITTED gives the recompute
+ * statements a later snapshot, so when the lock follows a mark updated by an ingest that
+ * committed after this statement began, that ingest's articles are visible to the recompute.
+ */
+async function consumeMarks(em: EntityManager, limit: number): Promise<ConsumedMarks> {
+  const { rows } = await kysql<{ entity_ids: number[] | null; hour_epochs: number[] | null; count: number }>`
+with picked as (
+  select entity_id, hour_start from rollup_dirty
+   order by marked_at, entity_id, hour_start
+   limit ${limit}
+   for update skip locked
+),
+consumed as (
+  delete from rollup_dirty d
+   using picked p
+   where d.entity_id = p.entity_id and d.hour_start = p.hour_start
+  returning d.entity_id, d.hour_start
+)
+select array_agg(entity_id) as entity_ids,
+       array_agg(extract(epoch from hour_start)::float8) as hour_epochs,
+       count(*)::int as count
+  from consumed`.execute(sql(em));
+  const row = rows[0];
+  return { entityIds: row?.entity_ids ?? [], hourEpochs: (row?.hour_epochs ?? []).map(Number), count: row?.count ?? 0 };
+}
+
+/** Refreshes every dirty (entity, hour) and its day. Returns quietly with `skipped` when another holds the lock. */
+export async function refreshDirty(em: EntityManager, options: RefreshOptions = {}): Promise<RefreshStats> {
+  const limit = options.limit ?? DEFAULT_REFRESH_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`refresh: limit must be a positive integer, got ${limit}`);
+  const stats: RefreshStats = { marks: 0, hours: 0, days: 0, written: 0, deletedHours: 0, deletedDays: 0, batches: 0 };
+
+  for (;;) {
+    if (options.signal?.aborted) break;
+    const batch = await em.fork().transactional(async (tx) => {
+      const db = sql(tx);
+      if (!(await lockRollups(db, false))) return null;
+      const marks = await consumeMarks(tx, limit);
+      if (marks.count === 0) return { marks: 0, hours: { present: 0, written: 0, deleted: 0 }, days: { present: 0, written: 0, deleted: 0 } };
+      await options.afterConsume?.(marks.count);
+      const hours = await refreshHours(db, marks);
+      const days = await refreshDays(db, marks);
+      return { marks: marks.count, hours, days };
+    });
+    if (batch === null) {
+      stats.skipped = 'locked';
+      break;
+    }
+    if (batch.marks === 0) break;
+    stats.batches += 1;
+    stats.marks += batch.marks;
+    stats.hours += batch.hours.present;
+    stats.days += batch.days.present;
+    stats.written += batch.hours.written + batch.days.written;
+    stats.deletedHours += batch.hours.deleted;
+    stats.deletedDays += batch.days.deleted;
+    // A short batch drained everything this refresh could see; newer marks wait for the next one.
+    if (batch.marks < limit) break;
+  }
+  return stats;
+}

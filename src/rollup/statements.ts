@@ -1,0 +1,282 @@
+/**
+ * The set-based statements refresh and rebuild share. Each one recomputes a set of buckets
+ * and, in the same statement, deletes the rows of buckets that turned out empty. Hours are
+ * aggregated from article_entity (+ trend_entity counts); days only from hourly rows.
+ *
+ * Exactness. Hour rows take `stddev_samp` straight from the articles. Day rows merge their
+ * hours with Chan et al.'s parallel formula, M2 = sum(M2_h) + sum(n_h * (mean_h - mean)^2),
+ * where M2_h = stddev_h^2 * (n_h - 1) is recovered from the stored hourly stddev: the stored
+ * stddev is the per-hour M2 carrier, so no extra column is needed. The textbook
+ * (sumsq - sum^2/n) / (n - 1) loses up to ~1e-8 of absolute stddev to cancellation when
+ * values are (nearly) equal (three articles at 0.7 give 1.05e-8 instead of 0), which breaks
+ * the 1e-9 oracle tolerance; sumsq is still stored, exactly summed, for SQL users.
+ *
+ * Time. Buckets use `date_trunc(unit, ts, 'UTC')` and spans use `interval '1 hour'` /
+ * `interval '24 hours'` (never '1 day', which timestamptz arithmetic stretches across DST in
+ * the session time zone), so the session time zone cannot move a bucket.
+ */
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { DB } from '../db/sql.ts';
+
+/** Held (transaction-scoped) by every refresh, rebuild chunk and prune batch: they never interleave. */
+export const ROLLUP_LOCK_KEY = 4_242_031_002;
+
+export interface WriteCounts {
+  /** Buckets that have data after the statement (rows present). */
+  present: number;
+  /** Rows inserted or changed (unchanged rows are not rewritten). */
+  written: number;
+  /** Rows deleted because their bucket lost all its articles and trend mentions. */
+  deleted: number;
+}
+
+const ROLLUP_COLUMNS = [
+  'article_count',
+  'sentiment_sum',
+  'sentiment_sumsq',
+  'sentiment_min',
+  'sentiment_max',
+  'sentiment_mean',
+  'sentiment_stddev',
+  'positive_count',
+  'neutral_count',
+  'negative_count',
+  'trend_mentions',
+] as const;
+
+const COLUMN_LIST = sql.raw(ROLLUP_COLUMNS.join(', '));
+const UPDATE_SET = sql.raw(ROLLUP_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', '));
+const CHANGED = sql.raw(
+  `(${ROLLUP_COLUMNS.map((c) => `sentiment_rollup.${c}`).join(', ')}) is distinct from (${ROLLUP_COLUMNS.map((c) => `excluded.${c}`).join(', ')})`,
+);
+
+/** Aggregates of one hour's article_entity rows `ae` (nulls from a left join count as nothing). */
+const HOUR_AGGREGATES = sql`
+  count(ae.sentiment)::int as article_count,
+  coalesce(sum(ae.sentiment), 0)::float8 as sentiment_sum,
+  coalesce(sum(ae.sentiment * ae.sentiment), 0)::float8 as sentiment_sumsq,
+  min(ae.sentiment) as sentiment_min,
+  max(ae.sentiment) as sentiment_max,
+  avg(ae.sentiment) as sentiment_mean,
+  stddev_samp(ae.sentiment) as sentiment_stddev,
+  (count(*) filter (where ae.sentiment > 0.05::float8))::int as positive_count,
+  (count(*) filter (where ae.sentiment >= -0.05::float8 and ae.sentiment <= 0.05::float8))::int as neutral_count,
+  (count(*) filter (where ae.sentiment < -0.05::float8))::int as negative_count`;
+
+/**
+ * Aggregates of one day's hourly rows `h`; `h.day_n` / `h.day_sum` are the day's totals
+ * (window sums), which Chan's merge needs for the between-hours term.
+ */
+const DAY_AGGREGATES = sql`
+  coalesce(sum(h.article_count), 0)::int as article_count,
+  coalesce(sum(h.sentiment_sum), 0)::float8 as sentiment_sum,
+  coalesce(sum(h.sentiment_sumsq), 0)::float8 as sentiment_sumsq,
+  min(h.sentiment_min) as sentiment_min,
+  max(h.sentiment_max) as sentiment_max,
+  case when sum(h.article_count) > 0 then (sum(h.sentiment_sum) / sum(h.article_count))::float8 end as sentiment_mean,
+  case when sum(h.article_count) >= 2 then sqrt(greatest(0::float8, sum(
+      case when h.article_count >= 2 then h.sentiment_stddev * h.sentiment_stddev * (h.article_count - 1) else 0::float8 end
+    + case when h.article_count > 0 then h.article_count * (h.sentiment_mean - h.day_sum / h.day_n) ^ 2 else 0::float8 end
+  ) / (sum(h.article_count) - 1)))::float8 end as sentiment_stddev,
+  coalesce(sum(h.positive_count), 0)::int as positive_count,
+  coalesce(sum(h.neutral_count), 0)::int as neutral_count,
+  coalesce(sum(h.negative_count), 0)::int as negative_count,
+  coalesce(sum(h.trend_mentions), 0)::int as trend_mentions`;
+
+/** Hourly rows of `ents`/`days` joined in, plus each day's totals for the merge. */
+const HOUR_ROW_COLUMNS = sql`
+  h.article_count, h.sentiment_sum, h.sentiment_sumsq, h.sentiment_min, h.sentiment_max, h.sentiment_mean,
+  h.sentiment_stddev, h.positive_count, h.neutral_count, h.negative_count, h.trend_mentions,
+  sum(h.article_count) over w as day_n, sum(h.sentiment_sum) over w as day_sum`;
+
+/** The shared tail: upsert non-empty `computed` rows of one granularity, report counts. */
+function upsertTail(granularity: 'hour' | 'day'): RawBuilder<unknown> {
+  return sql`
+upserted as (
+  insert into sentiment_rollup (entity_id, granularity, bucket_start, ${COLUMN_LIST}, updated_at)
+  select c.entity_id, ${granularity}, c.bucket_start, ${COLUMN_LIST}, now()
+    from computed c
+   where c.article_count > 0 or c.trend_mentions > 0
+  on conflict (entity_id, granularity, bucket_start) do update
+     set ${UPDATE_SET}, updated_at = excluded.updated_at
+   where ${CHANGED}
+  returning 1
+)
+select (select count(*) from computed c where c.article_count > 0 or c.trend_mentions > 0)::int as present,
+       (select count(*) from upserted)::int as written,
+       (select count(*) from removed)::int as deleted`;
+}
+
+async function run(db: Kysely<DB>, statement: RawBuilder<WriteCounts>): Promise<WriteCounts> {
+  const { rows } = await statement.execute(db);
+  const row = rows[0];
+  return { present: row?.present ?? 0, written: row?.written ?? 0, deleted: row?.deleted ?? 0 };
+}
+
+/** A marks set passed as two parallel arrays (entity ids, hour starts as epoch seconds). */
+export interface MarkArrays {
+  entityIds: number[];
+  hourEpochs: number[];
+}
+
+const markRows = (m: MarkArrays) =>
+  sql`unnest(${m.entityIds}::int[], ${m.hourEpochs}::float8[]) as mk(entity_id, hour_epoch)`;
+
+/**
+ * Recomputes exactly the marked (entity, hour) buckets: each mark probes the
+ * (entity_id, published_at) and (entity_id, observed_at) indexes for its one hour, so cost
+ * follows the number of marks, not the history.
+ */
+export function refreshHours(db: Kysely<DB>, marks: MarkArrays): Promise<WriteCounts> {
+  return run(
+    db,
+    sql<WriteCounts>`
+with marks as (
+  select distinct mk.entity_id, date_trunc('hour', to_timestamp(mk.hour_epoch), 'UTC') as bucket_start
+    from ${markRows(marks)}
+),
+computed as (
+  select m.entity_id, m.bucket_start, ${HOUR_AGGREGATES},
+         (select count(*) from trend_entity te
+           where te.entity_id = m.entity_id
+             and te.observed_at >= m.bucket_start and te.observed_at < m.bucket_start + interval '1 hour')::int as trend_mentions
+    from marks m
+    left join article_entity ae
+      on ae.entity_id = m.entity_id
+     and ae.published_at >= m.bucket_start and ae.published_at < m.bucket_start + interval '1 hour'
+   group by m.entity_id, m.bucket_start
+),
+removed as (
+  delete from sentiment_rollup r
+   using computed c
+   where c.article_count = 0 and c.trend_mentions = 0
+     and r.entity_id = c.entity_id and r.granularity = 'hour' and r.bucket_start = c.bucket_start
+  returning 1
+),
+${upsertTail('hour')}`,
+  );
+}
+
+/** Recomputes the days containing the marked hours, from their hourly rows only. */
+export function refreshDays(db: Kysely<DB>, marks: MarkArrays): Promise<WriteCounts> {
+  return run(
+    db,
+    sql<WriteCounts>`
+with days as (
+  select distinct mk.entity_id, date_trunc('day', to_timestamp(mk.hour_epoch), 'UTC') as bucket_start
+    from ${markRows(marks)}
+),
+hours as (
+  select d.entity_id, d.bucket_start, ${HOUR_ROW_COLUMNS}
+    from days d
+    join sentiment_rollup h
+      on h.entity_id = d.entity_id and h.granularity = 'hour'
+     and h.bucket_start >= d.bucket_start and h.bucket_start < d.bucket_start + interval '24 hours'
+  window w as (partition by d.entity_id, d.bucket_start)
+),
+computed as (
+  select h.entity_id, h.bucket_start, ${DAY_AGGREGATES}
+    from hours h
+   group by h.entity_id, h.bucket_start
+),
+removed as (
+  delete from sentiment_rollup r
+   using days d
+   where r.entity_id = d.entity_id and r.granularity = 'day' and r.bucket_start = d.bucket_start
+     and not exists (select 1 from computed c where c.entity_id = d.entity_id and c.bucket_start = d.bucket_start)
+  returning 1
+),
+${upsertTail('day')}`,
+  );
+}
+
+/** Entities a range statement covers: one, or all (each probed through its own index range). */
+const entityScope = (entityId: number | undefined) =>
+  entityId === undefined ? sql`select id from entity` : sql`select id from entity where id = ${entityId}`;
+
+/**
+ * Recomputes every hour in [from, to) (hour-aligned) from scratch for the scope, deleting
+ * hourly rows in the range whose articles and trend mentions are all gone.
+ */
+export function rebuildHours(db: Kysely<DB>, range: { from: Date; to: Date; entityId: number | undefined }): Promise<WriteCounts> {
+  const from = range.from.toISOString();
+  const to = range.to.toISOString();
+  return run(
+    db,
+    sql<WriteCounts>`
+with ents as (${entityScope(range.entityId)}),
+art as (
+  select ae.entity_id, date_trunc('hour', ae.published_at, 'UTC') as bucket_start, ${HOUR_AGGREGATES}
+    from ents e
+    join article_entity ae on ae.entity_id = e.id and ae.published_at >= ${from}::timestamptz and ae.published_at < ${to}::timestamptz
+   group by 1, 2
+),
+tr as (
+  select te.entity_id, date_trunc('hour', te.observed_at, 'UTC') as bucket_start, count(*)::int as trend_mentions
+    from ents e
+    join trend_entity te on te.entity_id = e.id and te.observed_at >= ${from}::timestamptz and te.observed_at < ${to}::timestamptz
+   group by 1, 2
+),
+computed as (
+  select coalesce(a.entity_id, t.entity_id) as entity_id, coalesce(a.bucket_start, t.bucket_start) as bucket_start,
+         coalesce(a.article_count, 0) as article_count, coalesce(a.sentiment_sum, 0)::float8 as sentiment_sum,
+         coalesce(a.sentiment_sumsq, 0)::float8 as sentiment_sumsq, a.sentiment_min, a.sentiment_max, a.sentiment_mean,
+         a.sentiment_stddev, coalesce(a.positive_count, 0) as positive_count, coalesce(a.neutral_count, 0) as neutral_count,
+         coalesce(a.negative_count, 0) as negative_count, coalesce(t.trend_mentions, 0) as trend_mentions
+    from art a
+    full join tr t on t.entity_id = a.entity_id and t.bucket_start = a.bucket_start
+),
+removed as (
+  delete from sentiment_rollup r
+   using ents e
+   where r.entity_id = e.id and r.granularity = 'hour'
+     and r.bucket_start >= ${from}::timestamptz and r.bucket_start < ${to}::timestamptz
+     and not exists (select 1 from computed c where c.entity_id = r.entity_id and c.bucket_start = r.bucket_start)
+  returning 1
+),
+${upsertTail('hour')}`,
+  );
+}
+
+/** Recomputes every day in [from, to) (day-aligned) for the scope from its hourly rows. */
+export function rebuildDays(db: Kysely<DB>, range: { from: Date; to: Date; entityId: number | undefined }): Promise<WriteCounts> {
+  const from = range.from.toISOString();
+  const to = range.to.toISOString();
+  return run(
+    db,
+    sql<WriteCounts>`
+with ents as (${entityScope(range.entityId)}),
+hours as (
+  select h.entity_id, date_trunc('day', h.bucket_start, 'UTC') as bucket_start, ${HOUR_ROW_COLUMNS}
+    from ents e
+    join sentiment_rollup h
+      on h.entity_id = e.id and h.granularity = 'hour'
+     and h.bucket_start >= ${from}::timestamptz and h.bucket_start < ${to}::timestamptz
+  window w as (partition by h.entity_id, date_trunc('day', h.bucket_start, 'UTC'))
+),
+computed as (
+  select h.entity_id, h.bucket_start, ${DAY_AGGREGATES}
+    from hours h
+   group by h.entity_id, h.bucket_start
+),
+removed as (
+  delete from sentiment_rollup r
+   using ents e
+   where r.entity_id = e.id and r.granularity = 'day'
+     and r.bucket_start >= ${from}::timestamptz and r.bucket_start < ${to}::timestamptz
+     and not exists (select 1 from computed c where c.entity_id = r.entity_id and c.bucket_start = r.bucket_start)
+  returning 1
+),
+${upsertTail('day')}`,
+  );
+}
+
+/** Takes the rollup lock for this transaction: waits when `wait`, else reports whether it got it. */
+export async function lockRollups(db: Kysely<DB>, wait: boolean): Promise<boolean> {
+  if (wait) {
+    await sql`select pg_advisory_xact_lock(${ROLLUP_LOCK_KEY}::bigint)`.execute(db);
+    return true;
+  }
+  const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${ROLLUP_LOCK_KEY}::bigint) as locked`.execute(db);
+  return rows[0]?.locked === true;
+}

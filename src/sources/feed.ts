@@ -1,0 +1,262 @@
+import { parseFeed as lenientParse } from '@rowanmanning/feed-parser';
+import { parseFeed as strictParse, parseJsonFeed } from 'feedsmith';
+import type { AnyFeed, AtomFeed, JsonFeed, RdfFeed, RssFeed } from 'feedsmith';
+import { PermanentError } from '../errors.ts';
+import { decodeText } from './decode.ts';
+import { buildItems, SUMMARY_MAX, type ItemDraft } from './items.ts';
+import { isRecord } from './json.ts';
+import { absoluteUrl, normalizeText, toPlainText } from './text.ts';
+import type { FetchedBody, ParseContext, ParseResult, SourceAdapter, SourceRequest } from './types.ts';
+import { closeTruncated, localName, looksLikeHtml, rootElementName, stripDoctype } from './xml.ts';
+
+/**
+ * RSS 0.9x/2.0, RSS 1.0 (RDF), Atom 0.3/1.0 and JSON Feed 1.x.
+ *
+ * feedsmith reads first: it is fast and never expands entities, but rejects a whole document for
+ * one unclosed tag. @rowanmanning/feed-parser is the lenient second try; it WOULD expand DTD
+ * entities, which is why every DTD is stripped (xml.ts) before either parser runs. A document cut
+ * off mid-way is closed after its last complete item and tried once more. Both parsers' dates are
+ * ignored: raw strings go through dates.ts.
+ */
+
+export const FEED_ACCEPT =
+  'application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5';
+
+const FEED_ROOTS = new Set(['rss', 'rdf', 'feed']);
+
+/** A feed is fetched from its configured URL; `now` plays no part. */
+export function feedRequestUrl(source: SourceRequest, _now: Date): string {
+  const url = absoluteUrl(source.url);
+  if (url === null) throw new PermanentError(`feed source needs an http(s) url, got ${JSON.stringify(source.url ?? null)}`);
+  return url;
+}
+
+/** Reads any supported feed format, detected from the body itself. */
+export function parseFeed(fetched: FetchedBody, ctx: ParseContext): ParseResult {
+  const fail = failure(ctx, fetched);
+  const text = decodeText(fetched.body, fetched.contentType).text.trim();
+  if (!text) throw fail(`empty body (${fetched.body.length} bytes)`);
+  if (text.startsWith('{') || text.startsWith('[')) return readJsonFeed(text, fetched, fail);
+  return readXmlFeed(text, fetched, fail);
+}
+
+export const feedAdapter: SourceAdapter = { requestUrl: feedRequestUrl, parse: parseFeed, accept: FEED_ACCEPT };
+
+type Fail = (what: string, cause?: unknown) => PermanentError;
+
+function failure(ctx: ParseContext, fetched: FetchedBody): Fail {
+  return (what, cause) => new PermanentError(`parse ${ctx.sourceId}: ${what} from ${fetched.url}`, { cause });
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON Feed
+
+function readJsonFeed(text: string, fetched: FetchedBody, fail: Fail): ParseResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw fail(`malformed JSON (${(err as Error).message})`, err);
+  }
+  const version = isRecord(json) ? json['version'] : undefined;
+  if (!isRecord(json) || typeof version !== 'string' || !version.includes('jsonfeed')) {
+    throw fail('got JSON that is not a JSON Feed (no "version" naming jsonfeed); expected RSS, Atom or JSON Feed');
+  }
+  if (!Array.isArray(json['items'])) throw fail('JSON Feed has no "items" array');
+  const feed: JsonFeed.Feed<string> = parseJsonFeed(json);
+  const feedBase = baseUrl(fetched.url, null, feed.home_page_url ?? feed.feed_url);
+  const drafts = (feed.items ?? []).map((item): ItemDraft => ({
+    id: item.id ?? null,
+    url: absoluteUrl(item.url ?? item.external_url, feedBase),
+    // JSON Feed titles are plain text by definition; content_html is HTML.
+    title: normalizeText(item.title),
+    summary: summaryOf(item.summary ? normalizeText(item.summary) : (item.content_text ?? item.content_html)),
+    author: item.authors?.[0]?.name ?? feed.authors?.[0]?.name ?? null,
+    language: item.language ?? feed.language ?? null,
+    published: item.date_published ?? item.date_modified ?? null,
+  }));
+  return result('jsonfeed', drafts, fetched);
+}
+
+// ---------------------------------------------------------------------------------------------
+// XML feeds
+
+function readXmlFeed(text: string, fetched: FetchedBody, fail: Fail): ParseResult {
+  if (looksLikeHtml(text, fetched.contentType)) {
+    const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(text)?.[1];
+    throw fail(`got an HTML page, not a feed${title ? ` ("${toPlainText(title, 80)}")` : ''}`);
+  }
+  const xml = stripDoctype(text);
+  const root = rootElementName(xml);
+  if (root === null) throw fail(`body is neither XML nor JSON (starts with ${JSON.stringify(text.slice(0, 40))})`);
+  if (!FEED_ROOTS.has(localName(root).toLowerCase())) {
+    throw fail(`unexpected root element <${root}>; expected <rss>, <rdf:RDF> or <feed>`);
+  }
+  const format = xmlFormat(xml, root);
+
+  const candidates = [
+    { xml, recovery: undefined },
+    { xml: closeTruncated(xml), recovery: 'closed a truncated document after its last complete item' },
+  ];
+  let firstError: unknown;
+  for (const candidate of candidates) {
+    if (candidate.xml === null) continue;
+    let strict: StrictFeed | undefined;
+    try {
+      strict = strictParse<string>(candidate.xml);
+    } catch (err) {
+      firstError ??= err;
+    }
+    if (strict) return { ...result(format, strictDrafts(strict, fetched), fetched), ...recovered(candidate.recovery) };
+
+    let lenient: LenientFeed;
+    try {
+      lenient = lenientParse(candidate.xml);
+    } catch {
+      continue;
+    }
+    const why = `lenient parser after: ${describe(firstError)}`;
+    return {
+      ...result(format, lenientDrafts(lenient, fetched), fetched),
+      recovery: candidate.recovery ? `${candidate.recovery}; ${why}` : why,
+    };
+  }
+  throw fail(`malformed XML (${describe(firstError)})`, firstError);
+}
+
+type StrictFeed = AnyFeed<string>;
+
+function strictDrafts(parsed: StrictFeed, fetched: FetchedBody): ItemDraft[] {
+  switch (parsed.format) {
+    case 'rss':
+      return rssDrafts(parsed.feed, fetched);
+    case 'rdf':
+      return rdfDrafts(parsed.feed, fetched);
+    case 'atom':
+      return atomDrafts(parsed.feed, fetched);
+    case 'json':
+      // The XML path never sees JSON: readJsonFeed handles bodies starting with "{".
+      return [];
+  }
+}
+
+function rssDrafts(feed: RssFeed.Feed<string>, fetched: FetchedBody): ItemDraft[] {
+  const feedBase = baseUrl(fetched.url, feed.xml?.base, feed.link);
+  return (feed.items ?? []).map((item) => {
+    const itemBase = absoluteUrl(item.xml?.base, feedBase) ?? feedBase;
+    // A permalink GUID stands in for a missing <link>, but only when it is already absolute.
+    const guidLink = item.guid?.isPermaLink === false ? null : absoluteUrl(item.guid?.value);
+    return {
+      id: item.guid?.value ?? null,
+      url: absoluteUrl(item.link, itemBase) ?? guidLink,
+      title: toPlainText(item.title),
+      summary: summaryOf(item.description ?? item.content?.encoded),
+      author: item.authors?.[0]?.name ?? item.authors?.[0]?.email ?? item.dc?.creators?.[0] ?? null,
+      language: item.xml?.lang ?? item.dc?.languages?.[0] ?? feed.language ?? feed.xml?.lang ?? null,
+      published: item.pubDate ?? item.dc?.dates?.[0] ?? item.dcterms?.issued?.[0] ?? null,
+    };
+  });
+}
+
+function rdfDrafts(feed: RdfFeed.Feed<string>, fetched: FetchedBody): ItemDraft[] {
+  const feedBase = baseUrl(fetched.url, feed.xml?.base, feed.link);
+  return (feed.items ?? []).map((item) => ({
+    id: item.rdf?.about ?? null,
+    url: absoluteUrl(item.link, absoluteUrl(item.xml?.base, feedBase) ?? feedBase),
+    title: toPlainText(item.title),
+    summary: summaryOf(item.description ?? item.content?.encoded),
+    author: item.dc?.creators?.[0] ?? null,
+    language: item.dc?.languages?.[0] ?? feed.dc?.languages?.[0] ?? null,
+    published: item.dc?.dates?.[0] ?? null,
+  }));
+}
+
+function atomDrafts(feed: AtomFeed.Feed<string>, fetched: FetchedBody): ItemDraft[] {
+  const feedBase = baseUrl(fetched.url, feed.xml?.base, alternateLink(feed.links));
+  return (feed.entries ?? []).map((entry) => ({
+    id: entry.id ?? null,
+    url: absoluteUrl(alternateLink(entry.links), absoluteUrl(entry.xml?.base, feedBase) ?? feedBase),
+    title: atomText(entry.title),
+    summary: summaryOf(entry.summary ? atomText(entry.summary) : entry.content?.value),
+    author: entry.authors?.[0]?.name ?? feed.authors?.[0]?.name ?? null,
+    language: entry.xml?.lang ?? feed.xml?.lang ?? null,
+    // feedsmith already maps Atom 0.3's issued/modified onto published/updated.
+    published: entry.published ?? entry.updated ?? entry.dc?.dates?.[0] ?? null,
+  }));
+}
+
+type LenientFeed = ReturnType<typeof lenientParse>;
+
+/** Drafts from @rowanmanning/feed-parser, reading raw date text from the elements (not its Dates). */
+function lenientDrafts(feed: LenientFeed, fetched: FetchedBody): ItemDraft[] {
+  const feedBase = baseUrl(fetched.url, null, feed.url);
+  return feed.items.map((item) => {
+    const rawDate = ['pubdate', 'published', 'issued', 'date', 'updated', 'modified']
+      .map((name) => item.element.findElementWithName(name)?.textContent.trim())
+      .find((text) => text);
+    return {
+      id: item.id,
+      url: absoluteUrl(item.url, feedBase),
+      title: toPlainText(item.title),
+      summary: summaryOf(item.description ?? item.content),
+      author: item.authors[0]?.name ?? null,
+      language: feed.language,
+      published: rawDate ?? null,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+function result(format: string, drafts: ItemDraft[], fetched: FetchedBody): ParseResult {
+  return { format, trends: [], ...buildItems(drafts, fetched.fetchedAt) };
+}
+
+function recovered(recovery: string | undefined): { recovery?: string } {
+  return recovery ? { recovery } : {};
+}
+
+/** rss2, rss0.91, rss1 (RDF), atom, atom0.3: read from the document, whichever parser succeeds. */
+function xmlFormat(xml: string, root: string): string {
+  const rootTag = xml.slice(xml.indexOf(`<${root}`), xml.indexOf('>', xml.indexOf(`<${root}`)) + 1);
+  const version = /\bversion\s*=\s*["']([^"']*)["']/.exec(rootTag)?.[1]?.trim();
+  switch (localName(root).toLowerCase()) {
+    case 'rdf':
+      return 'rss1';
+    case 'feed':
+      return version === '0.3' || rootTag.includes('purl.org/atom/ns#') ? 'atom0.3' : 'atom';
+    default:
+      if (!version) return 'rss';
+      return version.startsWith('2') ? 'rss2' : `rss${version}`;
+  }
+}
+
+/**
+ * The base for relative links: the feed's xml:base, else its own link (what RSS readers do), else
+ * the URL it was fetched from. Each is itself resolved against the fetched URL.
+ */
+function baseUrl(fetchedUrl: string, xmlBase: string | null | undefined, feedLink: string | null | undefined): string {
+  return absoluteUrl(xmlBase, fetchedUrl) ?? absoluteUrl(feedLink, fetchedUrl) ?? fetchedUrl;
+}
+
+/** The entry's web page: rel="alternate" (or no rel), else the first link at all. */
+function alternateLink(links: Array<AtomFeed.Link<string>> | undefined): string | undefined {
+  return (links?.find((link) => !link.rel || link.rel === 'alternate') ?? links?.[0])?.href;
+}
+
+/** Atom text constructs: type "text" is literal text; "html", "xhtml" (and 0.3's MIME types) are markup. */
+function atomText(text: AtomFeed.Text | undefined): string {
+  if (!text) return '';
+  return text.type?.includes('html') ? toPlainText(text.value) : normalizeText(text.value);
+}
+
+function summaryOf(htmlOrText: string | null | undefined): string | null {
+  return toPlainText(htmlOrText, SUMMARY_MAX) || null;
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? err.cause.message : null;
+  return cause && cause !== err.message ? cause : err.message;
+}

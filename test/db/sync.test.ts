@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncConfig } from '../../src/db/sync.ts';
+import type { EntityConfig, SourceConfig } from '../../src/config.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+const entity = (slug: string, extra: Partial<EntityConfig> = {}): EntityConfig => ({ slug, name: slug.toUpperCase(), aliases: [], caseSensitive: true, requireAny: [], exclude: [], ...extra });
+const source = (id: string, extra: Partial<SourceConfig> = {}): SourceConfig => ({ id, kind: 'feed', url: `https://example.org/${id}.xml`, enabled: true, schedule: { every: 60_000 }, ...extra });
+
+describe('syncConfig', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('sync');
+  });
+  afterAll(() => db.drop());
+
+  it('is idempotent, updates in place, and disables (never deletes) what left the file', async () => {
+    const first = { sources: [source('a'), source('b', { schedule: { pattern: '0 * * * *', tz: 'UTC' } })], entities: [entity('tesla', { aliases: ['TSLA'] }), entity('apple')] };
+    await syncConfig(db.orm.em.fork(), first);
+    const snapshot = async () => ({
+      sources: (await db.pool.query('select id, kind, url, every_ms, pattern, tz, enabled from source order by id')).rows,
+      entities: (await db.pool.query('select id, slug, name, aliases, enabled from entity order by slug')).rows,
+    });
+    const once = await snapshot();
+    await syncConfig(db.orm.em.fork(), first);
+    expect(await snapshot()).toEqual(once);
+    expect(once.sources).toEqual([
+      { id: 'a', kind: 'feed', url: 'https://example.org/a.xml', every_ms: 60_000, pattern: null, tz: null, enabled: true },
+      { id: 'b', kind: 'feed', url: 'https://example.org/b.xml', every_ms: null, pattern: '0 * * * *', tz: 'UTC', enabled: true },
+    ]);
+
+    // A source state written by fetches must survive a re-sync.
+    await db.pool.query(`update source set etag = '"v1"', consecutive_failures = 2 where id = 'a'`);
+    await db.pool.query(`insert into article (source_id, external_id, title, published_at, fetched_at, sentiment, scorer) values ('b', 'x', 't', now(), now(), 0, 's')`);
+    const result = await syncConfig(db.orm.em.fork(), { sources: [source('a', { url: 'https://example.org/new.xml' })], entities: [entity('tesla', { name: 'Tesla Inc' })] });
+    expect(result.disabledSources).toEqual(['b']);
+    expect(result.disabledEntities).toEqual(['apple']);
+    const after = await snapshot();
+    expect(after.sources.map((s) => [s.id, s.url, s.enabled])).toEqual([
+      ['a', 'https://example.org/new.xml', true],
+      ['b', 'https://example.org/b.xml', false],
+    ]);
+    expect(after.entities.map((e) => [e.slug, e.name, e.enabled, e.id])).toEqual([
+      ['apple', 'APPLE', false, once.entities[0].id],
+      ['tesla', 'Tesla Inc', true, once.entities[1].id],
+    ]);
+    const state = await db.pool.query(`select etag, consecutive_failures from source where id = 'a'`);
+    expect(state.rows[0]).toEqual({ etag: '"v1"', consecutive_failures: 2 });
+    expect((await db.pool.query('select count(*)::int as n from article')).rows[0].n).toBe(1);
+
+    // Back in the file: enabled again, same id.
+    await syncConfig(db.orm.em.fork(), first);
+    expect((await snapshot()).entities.map((e) => [e.slug, e.enabled, e.id])).toEqual([
+      ['apple', true, once.entities[0].id],
+      ['tesla', true, once.entities[1].id],
+    ]);
+  });
+
+  it('survives concurrent syncs from several starters', async () => {
+    const config = { sources: [source('c1'), source('c2')], entities: [entity('x1'), entity('x2')] };
+    await Promise.all([1, 2, 3, 4].map(() => syncConfig(db.orm.em.fork(), config)));
+    expect((await db.pool.query(`select count(*)::int as n from entity where slug in ('x1','x2')`)).rows[0].n).toBe(2);
+  });
+});
