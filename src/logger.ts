@@ -11,6 +11,7 @@ export function createLogger(level: string, options: { pretty?: boolean } = {}):
   return pino({
     level,
     base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
     // Connection strings and auth headers must never reach the logs.
     redact: {
       paths: ['password', '*.password', 'databaseUrl', 'redisUrl', '*.databaseUrl', '*.redisUrl', 'headers.authorization', '*.headers.authorization'],

@@ -23,6 +23,8 @@ export const FEED_ACCEPT =
   'application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5';
 
 const FEED_ROOTS = new Set(['rss', 'rdf', 'feed']);
+const TRUNCATED = 'closed a truncated document after its last complete item';
+const LENIENT = 'read by the lenient parser';
 
 /** A feed is fetched from its configured URL; `now` plays no part. */
 export function feedRequestUrl(source: SourceRequest, _now: Date): string {
@@ -94,32 +96,25 @@ function readXmlFeed(text: string, fetched: FetchedBody, fail: Fail): ParseResul
   }
   const format = xmlFormat(xml, root);
 
-  const candidates = [
-    { xml, recovery: undefined },
-    { xml: closeTruncated(xml), recovery: 'closed a truncated document after its last complete item' },
+  // Strict before lenient: a truncated document closed properly reads cleaner than a lenient guess.
+  const repaired = closeTruncated(xml);
+  const attempts: Array<{ parse: () => ItemDraft[]; recovery?: string }> = [
+    { parse: () => strictDrafts(strictParse<string>(xml), fetched) },
+    ...(repaired === null ? [] : [{ parse: () => strictDrafts(strictParse<string>(repaired), fetched), recovery: TRUNCATED }]),
+    { parse: () => lenientDrafts(lenientParse(xml), fetched), recovery: LENIENT },
+    ...(repaired === null ? [] : [{ parse: () => lenientDrafts(lenientParse(repaired), fetched), recovery: `${TRUNCATED}; ${LENIENT}` }]),
   ];
   let firstError: unknown;
-  for (const candidate of candidates) {
-    if (candidate.xml === null) continue;
-    let strict: StrictFeed | undefined;
+  for (const attempt of attempts) {
+    let drafts: ItemDraft[];
     try {
-      strict = strictParse<string>(candidate.xml);
+      drafts = attempt.parse();
     } catch (err) {
       firstError ??= err;
-    }
-    if (strict) return { ...result(format, strictDrafts(strict, fetched), fetched), ...recovered(candidate.recovery) };
-
-    let lenient: LenientFeed;
-    try {
-      lenient = lenientParse(candidate.xml);
-    } catch {
       continue;
     }
-    const why = `lenient parser after: ${describe(firstError)}`;
-    return {
-      ...result(format, lenientDrafts(lenient, fetched), fetched),
-      recovery: candidate.recovery ? `${candidate.recovery}; ${why}` : why,
-    };
+    const parsed = result(format, drafts, fetched);
+    return attempt.recovery ? { ...parsed, recovery: `${attempt.recovery} (strict parser: ${describe(firstError)})` } : parsed;
   }
   throw fail(`malformed XML (${describe(firstError)})`, firstError);
 }
@@ -211,10 +206,6 @@ function lenientDrafts(feed: LenientFeed, fetched: FetchedBody): ItemDraft[] {
 
 function result(format: string, drafts: ItemDraft[], fetched: FetchedBody): ParseResult {
   return { format, trends: [], ...buildItems(drafts, fetched.fetchedAt) };
-}
-
-function recovered(recovery: string | undefined): { recovery?: string } {
-  return recovery ? { recovery } : {};
 }
 
 /** rss2, rss0.91, rss1 (RDF), atom, atom0.3: read from the document, whichever parser succeeds. */

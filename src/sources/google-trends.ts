@@ -1,3 +1,4 @@
+import { decodeXML } from 'entities';
 import { XMLParser } from 'fast-xml-parser';
 import { PermanentError } from '../errors.ts';
 import { resolvePublished } from './dates.ts';
@@ -7,7 +8,6 @@ import { isRecord, type JsonRecord } from './json.ts';
 import { absoluteUrl, toPlainText } from './text.ts';
 import type { FetchedBody, ParseContext, ParsedTrend, ParseResult, SourceAdapter, SourceRequest } from './types.ts';
 import { localName, looksLikeHtml, rootElementName, stripDoctype } from './xml.ts';
-import { decodeXML } from 'entities';
 
 /**
  * Google Trends "trending now" RSS. Each <item> is a trend (title, ht:approx_traffic, pubDate) with
@@ -68,7 +68,7 @@ export function parseGoogleTrends(fetched: FetchedBody, ctx: ParseContext): Pars
     const pubDate = textOf(entry, 'pubDate');
     const news = Array.isArray(entry['news_item']) ? entry['news_item'].filter(isRecord) : [];
     const newsDrafts = news.map((item): ItemDraft => {
-      const url = absoluteUrl(decodeXML(textOf(item, 'news_item_url') ?? ''));
+      const url = absoluteUrl(textOf(item, 'news_item_url'));
       return {
         id: url, // the trends feed has no guids; an article is its URL
         url,
@@ -121,11 +121,14 @@ function child(node: unknown, name: string): unknown {
   return isRecord(node) ? node[name] : undefined;
 }
 
-/** Text of a child element, or null (an element with attributes or children has no plain text). */
+/**
+ * XML-decoded text of a child element, or null. The parser leaves entities alone (no expansion
+ * at all), so the five XML entities and character references are decoded here; what they reveal
+ * may still be HTML, which toPlainText handles.
+ */
 function textOf(node: JsonRecord, name: string): string | null {
   const value = node[name];
-  const text = Array.isArray(value) ? value[0] : value;
-  if (typeof text === 'string') return text || null;
-  if (isRecord(text) && typeof text['#text'] === 'string') return text['#text'] || null;
-  return null;
+  const first = Array.isArray(value) ? value[0] : value;
+  const text = isRecord(first) ? first['#text'] : first;
+  return typeof text === 'string' && text ? decodeXML(text) : null;
 }

@@ -52,6 +52,9 @@ export function looksLikeHtml(text: string, contentType: string | null): boolean
  * still open at that point. Returns null when there is nothing complete to keep.
  */
 export function closeTruncated(xml: string): string | null {
+  const root = rootElementName(xml);
+  // A document that ends with its root's end tag was not cut off, whatever else is wrong with it.
+  if (root === null || new RegExp(`</${root.replace(/[.]/g, '\\.')}\\s*>\\s*$`).test(xml)) return null;
   const cut = Math.max(lastEnd(xml, 'item'), lastEnd(xml, 'entry'));
   if (cut === -1) return null;
   const kept = xml.slice(0, cut);
@@ -73,7 +76,8 @@ function openElements(xml: string): string[] {
     const [, closing, name, selfClosing] = m;
     if (name === undefined || selfClosing) continue;
     if (!closing) stack.push(name);
-    else if (stack.at(-1) === name) stack.pop();
+    // An end tag closes its element and anything left open inside it (as HTML parsers do).
+    else if (stack.includes(name)) stack.length = stack.lastIndexOf(name);
   }
   return stack;
 }

@@ -20,7 +20,7 @@ export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/sources/', import
 /** A canned answer. `file` is read from the fixtures directory at request time. */
 export interface StaticRoute {
   status?: number;
-  headers?: Record<string, string | number | readonly string[]>;
+  headers?: Record<string, string | number | string[]>;
   body?: string | Buffer;
   file?: string;
 }
@@ -118,7 +118,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 
 async function answer(route: StaticRoute, dir: string, res: ServerResponse): Promise<void> {
   let body = route.body ?? '';
-  const headers: Record<string, string | number | readonly string[]> = Object.fromEntries(
+  const headers: Record<string, string | number | string[]> = Object.fromEntries(
     Object.entries(route.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
   );
   if (route.file !== undefined) {

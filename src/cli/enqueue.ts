@@ -1,0 +1,244 @@
+/**
+ * The manual enqueue script: `npm run enqueue -- <job> [options]`.
+ * Exit codes: 0 done (or enqueued), 1 the job failed, 2 bad input (nothing enqueued),
+ * 3 Redis or Postgres unreachable.
+ */
+import { parseArgs } from 'node:util';
+import { Job } from 'bullmq';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { redactUrl } from '../logger.ts';
+import { openOrm, type Orm } from '../db/orm.ts';
+import { sql } from '../db/sql.ts';
+import { checkPayload, JOBS, type JobName } from '../queues/catalogue.ts';
+import { createRedis } from '../queues/connection.ts';
+import { closeQueues, createQueues, type Queues } from '../queues/queues.ts';
+import { createLogger } from '../logger.ts';
+import { followJobs } from './follow.ts';
+import { printStatus } from './status.ts';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+class UnreachableError extends Error {
+  override name = 'UnreachableError';
+}
+
+const COMMANDS = {
+  fetch: {
+    job: 'fetch',
+    usage: 'fetch <sourceId...> | fetch --all',
+    help: 'Fetch sources now (bypasses a failing source\'s backoff). Waits for a fetch of the same source already running.',
+    examples: ['npm run enqueue -- fetch bbc-business --wait', 'npm run enqueue -- fetch --all'],
+  },
+  rollup: {
+    job: 'refresh',
+    usage: 'rollup',
+    help: 'Refresh rollups now: recompute exactly the hours and days marked dirty by ingest.',
+    examples: ['npm run enqueue -- rollup --wait'],
+  },
+  rebuild: {
+    job: 'rebuild',
+    usage: 'rebuild --from <date> --to <date> [--entity <slug>]',
+    help: 'Recompute every hourly and daily rollup in [from, to) from stored articles (backfill and repair). Dates are ISO, UTC. Buckets older than the article retention window are kept, not recomputed.',
+    examples: ['npm run enqueue -- rebuild --from 2026-11-01 --to 2026-11-22 --wait', 'npm run enqueue -- rebuild --from 2026-11-20T06:00Z --to 2026-11-20T12:00Z --entity tesla'],
+  },
+  prune: {
+    job: 'prune',
+    usage: 'prune',
+    help: 'Delete raw articles and job runs older than the retention windows (ARTICLE_RETENTION_DAYS, JOB_RUN_RETENTION_DAYS). Rollups are never deleted.',
+    examples: ['npm run enqueue -- prune --wait'],
+  },
+  status: {
+    job: null,
+    usage: 'status',
+    help: 'Sources (schedule, next run, last success, failures, last error), queue counts and rollup lag.',
+    examples: ['npm run enqueue -- status', 'npm run enqueue -- status --json'],
+  },
+} as const;
+type Command = keyof typeof COMMANDS;
+
+const OPTIONS = {
+  wait: { type: 'boolean', short: 'w' },
+  json: { type: 'boolean' },
+  all: { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  entity: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function usage(command?: Command): string {
+  if (command) {
+    const c = COMMANDS[command];
+    return [`usage: npm run enqueue -- ${c.usage} [--wait] [--json]`, '', c.help, '', 'examples:', ...c.examples.map((e) => `  ${e}`), ''].join('\n');
+  }
+  return [
+    'usage: npm run enqueue -- <job> [options]',
+    '',
+    'jobs:',
+    ...Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(54)} ${c.help.split('.')[0]}.`),
+    '',
+    'options:',
+    '  --wait, -w   follow the job to its end: progress, then a one-line summary (exit 0 done, 1 failed)',
+    '  --json       print one JSON object per run (job id, queue, name, state, result or failure)',
+    '  --help, -h   this text; `<job> --help` explains one job',
+    '',
+    'examples:',
+    '  npm run enqueue -- fetch bbc-business --wait',
+    '  npm run enqueue -- rebuild --from 2026-11-01 --to 2026-11-22 --wait',
+    '  npm run enqueue -- status',
+    '',
+    'exit codes: 0 ok, 1 job failed, 2 bad input (nothing enqueued), 3 Redis/Postgres unreachable',
+    '',
+  ].join('\n');
+}
+
+type Parsed = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+
+function parse(argv: string[]): { command: Command | null; args: Parsed } {
+  let args: Parsed;
+  try {
+    args = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const [first] = args.positionals;
+  if (first === undefined) return { command: null, args };
+  if (!Object.hasOwn(COMMANDS, first)) throw new UsageError(`unknown job "${first}" (jobs: ${Object.keys(COMMANDS).join(', ')})`);
+  return { command: first as Command, args };
+}
+
+async function connectRedis(config: Config) {
+  const redis = createRedis(config.redisUrl, 'producer', { lazyConnect: true });
+  // The socket error (ECONNREFUSED, ENOTFOUND…) says more than connect()'s "Connection is closed".
+  let cause: Error | undefined;
+  redis.on('error', (err: Error) => {
+    cause ??= err;
+  });
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    throw new UnreachableError(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(cause ?? (err as Error)).message}`);
+  }
+  return redis;
+}
+
+async function connectPostgres(config: Config): Promise<Orm> {
+  try {
+    const orm = await openOrm(config.databaseUrl, { pool: { min: 0, max: 2 } });
+    await orm.em.fork().execute('select 1');
+    return orm;
+  } catch (err) {
+    throw new UnreachableError(`cannot reach Postgres at ${redactUrl(config.databaseUrl)}: ${(err as Error).message}`);
+  }
+}
+
+/** Turns the command line into validated payloads, checking sources and entities against the database. */
+async function payloadsFor(command: Exclude<Command, 'status'>, args: Parsed, orm: Orm): Promise<{ job: JobName; data: object }[]> {
+  const em = orm.em.fork();
+  const extra = args.positionals.slice(1);
+  if (command !== 'fetch' && extra.length) throw new UsageError(`${command} takes no arguments (got ${extra.join(' ')})`);
+  if (command !== 'rebuild' && (args.values.from || args.values.to || args.values.entity)) throw new UsageError(`--from, --to and --entity belong to rebuild`);
+  if (command !== 'fetch' && args.values.all) throw new UsageError(`--all belongs to fetch`);
+
+  if (command === 'fetch') {
+    const sources = await sql(em).selectFrom('source').select(['id', 'enabled']).orderBy('id').execute();
+    const known = sources.map((s) => s.id);
+    if (args.values.all && extra.length) throw new UsageError('give source ids or --all, not both');
+    const ids = args.values.all ? sources.filter((s) => s.enabled).map((s) => s.id) : extra;
+    if (!ids.length) throw new UsageError(`fetch needs a source id or --all (known sources: ${known.join(', ') || 'none: has the worker synced its config?'})`);
+    const unknown = ids.filter((id) => !known.includes(id));
+    if (unknown.length) throw new UsageError(`unknown source${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known sources: ${known.join(', ') || 'none'})`);
+    return [...new Set(ids)].map((sourceId) => ({ job: 'fetch' as const, data: { sourceId } }));
+  }
+  if (command === 'rebuild') {
+    const { from, to, entity } = args.values;
+    if (!from || !to) throw new UsageError('rebuild needs --from <date> and --to <date> (ISO, UTC), e.g. --from 2026-11-01 --to 2026-11-22');
+    const data = { from, to, ...(entity ? { entity } : {}) };
+    const checked = checkPayload('rebuild', data);
+    if (!checked.ok) throw new UsageError(`rebuild: ${checked.problems.join('; ')}`);
+    if (entity) {
+      const found = await sql(em).selectFrom('entity').select('slug').where('slug', '=', entity).executeTakeFirst();
+      if (!found) {
+        const slugs = (await sql(em).selectFrom('entity').select('slug').orderBy('slug').execute()).map((e) => e.slug);
+        throw new UsageError(`unknown entity "${entity}" (known entities: ${slugs.join(', ') || 'none'})`);
+      }
+    }
+    return [{ job: 'rebuild', data }];
+  }
+  return [{ job: COMMANDS[command].job, data: {} }];
+}
+
+async function enqueue(queues: Queues, payloads: { job: JobName; data: object }[]): Promise<Job[]> {
+  return Promise.all(payloads.map(({ job, data }) => queues[JOBS[job].queue].add(job, data)));
+}
+
+export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (e) {
+    err.write(`enqueue: ${(e as Error).message}\n\n${usage()}`);
+    return 2;
+  }
+  const { command, args } = parsed;
+  if (args.values.help || !command) {
+    (command || args.values.help ? out : err).write(usage(command ?? undefined));
+    return command || args.values.help ? 0 : 2;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(process.env, { readSources: false });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      err.write(`enqueue: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+
+  let orm: Orm | undefined;
+  let redis: Awaited<ReturnType<typeof connectRedis>> | undefined;
+  let queues: Queues | undefined;
+  try {
+    [orm, redis] = await Promise.all([connectPostgres(config), connectRedis(config)]);
+    queues = createQueues(redis, config.queuePrefix, createLogger('silent'));
+    if (command === 'status') {
+      await printStatus({ orm, queues, json: Boolean(args.values.json), out });
+      return 0;
+    }
+    const payloads = await payloadsFor(command, args, orm);
+    const jobs = await enqueue(queues, payloads);
+    if (!args.values.wait) {
+      for (const job of jobs) {
+        if (args.values.json) out.write(`${JSON.stringify({ id: job.id, queue: job.queueName, name: job.name, data: job.data, state: await job.getState() })}\n`);
+        else out.write(`enqueued ${job.name} ${JSON.stringify(job.data)} as ${job.queueName}/${job.id}\n`);
+      }
+      return 0;
+    }
+    const outcomes = await followJobs(queues, jobs, { json: Boolean(args.values.json), out, tty: Boolean((out as NodeJS.WriteStream).isTTY) });
+    return outcomes.every((o) => o.state === 'completed') ? 0 : 1;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err.write(`enqueue: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof UnreachableError) {
+      err.write(`enqueue: ${e.message}\n`);
+      return 3;
+    }
+    err.write(`enqueue: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    if (queues) await closeQueues(queues).catch(() => {});
+    redis?.disconnect();
+    await orm?.close(true).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  // Hard ceiling for connection attempts so an unreachable service never hangs a terminal.
+  process.exitCode = await main(process.argv.slice(2));
+}

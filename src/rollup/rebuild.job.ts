@@ -1,0 +1,27 @@
+import { PermanentError } from '../errors.ts';
+import { parseInstant } from '../queues/catalogue.ts';
+import type { Handler } from '../queues/context.ts';
+import { sql } from '../db/sql.ts';
+import { rebuildRange } from './rebuild.ts';
+
+/** Recompute every hour and day of a range from the stored articles, one day per transaction. */
+export const rebuild: Handler<'rebuild'> = async ({ from, to, entity }, { em, job, signal, services }) => {
+  const fromDate = parseInstant(from);
+  const toDate = parseInstant(to);
+  if (!fromDate || !toDate) throw new PermanentError(`rebuild: invalid range ${from} .. ${to}`);
+  let entityId: number | undefined;
+  if (entity !== undefined) {
+    const row = await sql(em).selectFrom('entity').select('id').where('slug', '=', entity).executeTakeFirst();
+    if (!row) throw new PermanentError(`rebuild: unknown entity "${entity}" (no entity with that slug)`);
+    entityId = row.id;
+  }
+  const stats = await rebuildRange(em, {
+    from: fromDate,
+    to: toDate,
+    entityId,
+    retentionDays: services.config.retention.articleDays,
+    signal,
+    onProgress: (done, total) => job.updateProgress({ done, total, percent: total === 0 ? 100 : Math.round((done / total) * 100) }),
+  });
+  return { ...stats, entity: entity ?? null };
+};

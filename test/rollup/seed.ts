@@ -1,0 +1,183 @@
+/**
+ * Test data written the way ingest writes it: articles, their article_entity copies and the
+ * dirty marks in ONE transaction; a re-fetch of a known article (on conflict do nothing)
+ * marks nothing. Plus a seeded PRNG for property-style tests.
+ */
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { openOrm, type Orm } from '../../src/db/orm.ts';
+
+export const SOURCE_ID = 'test-source';
+
+export interface SeedArticle {
+  externalId: string;
+  publishedAt: Date;
+  sentiment: number;
+  entityIds: number[];
+}
+
+export interface SeedTrend {
+  key: string;
+  observedAt: Date;
+  entityIds: number[];
+}
+
+/**
+ * A fresh migrated database whose default session time zone is a half-hour-DST zone, so a
+ * bucket computed in session time instead of UTC shows up as a wrong row. `orm` is opened
+ * after the change, so all its connections use that zone.
+ */
+export async function createRollupDatabase(label: string, timeZone = 'Australia/Lord_Howe'): Promise<TestDatabase & { rollupOrm: Orm }> {
+  const db = await createTestDatabase(label);
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  try {
+    await admin.query(`alter database ${pg.escapeIdentifier(db.name)} set timezone to ${pg.escapeLiteral(timeZone)}`);
+    await admin.query(`insert into source (id, kind, url) values ($1, 'feed', 'http://localhost/feed')`, [SOURCE_ID]);
+  } finally {
+    await admin.end();
+  }
+  // db.pool has not connected yet, so its connections start in the new zone; the migration ORM has.
+  const rollupOrm = await openOrm(db.url);
+  return {
+    ...db,
+    rollupOrm,
+    async drop() {
+      await rollupOrm.close(true);
+      await db.drop();
+    },
+  };
+}
+
+export async function createEntities(pool: pg.Pool, count: number, prefix = 'e'): Promise<number[]> {
+  const { rows } = await pool.query<{ id: number }>(
+    `insert into entity (slug, name) select $1 || '-' || g, 'Entity ' || g from generate_series(1, $2::int) g
+     on conflict (slug) do update set name = excluded.name returning id`,
+    [prefix, count],
+  );
+  return rows.map((r) => r.id).sort((a, b) => a - b);
+}
+
+const MARK_SQL = `
+  insert into rollup_dirty (entity_id, hour_start)
+  select distinct entity_id, date_trunc('hour', ts, 'UTC') from unnest($1::int[], $2::timestamptz[]) as m(entity_id, ts)
+  on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp()`;
+
+/** Inserts articles (skipping known ones) and marks the hours of the new ones, in one transaction. */
+export async function ingestArticles(pool: pg.Pool | pg.PoolClient, articles: SeedArticle[], options: { inTransaction?: boolean } = {}): Promise<number> {
+  const client = 'release' in pool ? pool : await pool.connect();
+  const own = !('release' in pool);
+  try {
+    if (options.inTransaction !== false) await client.query('begin');
+    const { rows } = await client.query<{ id: string; external_id: string }>(
+      `insert into article (source_id, external_id, title, published_at, fetched_at, sentiment, scorer)
+       select $1, x, 'title ' || x, p, clock_timestamp(), s, 'test'
+         from unnest($2::text[], $3::timestamptz[], $4::float8[]) as u(x, p, s)
+       on conflict (source_id, external_id) do nothing
+       returning id, external_id`,
+      [SOURCE_ID, articles.map((a) => a.externalId), articles.map((a) => a.publishedAt.toISOString()), articles.map((a) => a.sentiment)],
+    );
+    const byExternal = new Map(articles.map((a) => [a.externalId, a]));
+    const ids: string[] = [];
+    const entityIds: number[] = [];
+    const published: string[] = [];
+    const sentiments: number[] = [];
+    for (const row of rows) {
+      const article = byExternal.get(row.external_id);
+      if (!article) continue;
+      for (const entityId of new Set(article.entityIds)) {
+        ids.push(row.id);
+        entityIds.push(entityId);
+        published.push(article.publishedAt.toISOString());
+        sentiments.push(article.sentiment);
+      }
+    }
+    if (ids.length > 0) {
+      await client.query(
+        `insert into article_entity (article_id, entity_id, published_at, sentiment)
+         select * from unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::float8[])`,
+        [ids, entityIds, published, sentiments],
+      );
+      await client.query(MARK_SQL, [entityIds, published]);
+    }
+    if (options.inTransaction !== false) await client.query('commit');
+    return rows.length;
+  } catch (err) {
+    if (options.inTransaction !== false) await client.query('rollback');
+    throw err;
+  } finally {
+    if (own) client.release();
+  }
+}
+
+/** Inserts trend observations matched to entities, marking their hours (as ingest will). */
+export async function ingestTrends(pool: pg.Pool, trends: SeedTrend[]): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    for (const trend of trends) {
+      const { rows } = await client.query<{ id: string }>(
+        `insert into trend (source_id, key, title, rank, observed_at) values ($1, $2, $2, 1, $3)
+         on conflict (source_id, key, observed_at) do nothing returning id`,
+        [SOURCE_ID, trend.key, trend.observedAt.toISOString()],
+      );
+      const id = rows[0]?.id;
+      if (!id) continue;
+      const entityIds = [...new Set(trend.entityIds)];
+      await client.query(
+        `insert into trend_entity (trend_id, entity_id, observed_at) select $1, e, $2 from unnest($3::int[]) e`,
+        [id, trend.observedAt.toISOString(), entityIds],
+      );
+      await client.query(MARK_SQL, [entityIds, entityIds.map(() => trend.observedAt.toISOString())]);
+    }
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback');
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Retracts articles (a correction, not retention): deletes them and marks their hours dirty. */
+export async function retractArticles(pool: pg.Pool, externalIds: string[]): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const { rows } = await client.query<{ entity_id: number; published_at: string }>(
+      `select ae.entity_id, ae.published_at::text from article a join article_entity ae on ae.article_id = a.id
+        where a.source_id = $1 and a.external_id = any($2::text[])`,
+      [SOURCE_ID, externalIds],
+    );
+    await client.query(`delete from article where source_id = $1 and external_id = any($2::text[])`, [SOURCE_ID, externalIds]);
+    if (rows.length) await client.query(MARK_SQL, [rows.map((r) => r.entity_id), rows.map((r) => r.published_at)]);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback');
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** mulberry32: a tiny seeded PRNG, so a failing property run can be replayed from its seed. */
+export function prng(seed: number): { next(): number; int(min: number, max: number): number; pick<T>(items: readonly T[]): T; bool(p?: number): boolean } {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    int: (min, max) => min + Math.floor(next() * (max - min + 1)),
+    pick: <T>(items: readonly T[]): T => {
+      const item = items[Math.floor(next() * items.length)];
+      if (item === undefined) throw new Error('prng.pick: empty list');
+      return item;
+    },
+    bool: (p = 0.5) => next() < p,
+  };
+}
