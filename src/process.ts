@@ -10,7 +10,7 @@ import { ensureDatabase, migrate } from './db/migrate.ts';
 import { openOrm, type Orm } from './db/orm.ts';
 import { syncConfig } from './db/sync.ts';
 import { createRedis } from './queues/connection.ts';
-import { closeQueues, createQueues } from './queues/queues.ts';
+import { closeQueues, createQueues, type Queues } from './queues/queues.ts';
 import { desiredSchedules, syncSchedules } from './queues/schedules.ts';
 import { startWorkers } from './queues/workers.ts';
 import { handlers } from './jobs.ts';
@@ -38,6 +38,8 @@ async function openCheckedOrm(config: Config, log: Logger, options: { migrate: b
   if (options.migrate) await ensureDatabase(config.databaseUrl);
   const orm = await openOrm(config.databaseUrl);
   try {
+    // Surfaces "cannot connect" as itself: the migrator reads an unreachable database as "everything pending".
+    await orm.em.fork().execute('select 1');
     if (options.migrate) await migrate(orm, log);
     const pending = await orm.migrator.getPending();
     if (pending.length) {
@@ -48,6 +50,19 @@ async function openCheckedOrm(config: Config, log: Logger, options: { migrate: b
     throw err;
   }
   return orm;
+}
+
+/** The long-lived things every job shares; the tests build theirs with this too. */
+export async function buildServices(config: Config, orm: Orm, queues: Queues, log: Logger): Promise<Services> {
+  return {
+    config,
+    log,
+    orm,
+    queues,
+    http: createHttpClient({ userAgent: USER_AGENT, maxBodyBytes: config.http.maxBodyBytes, totalTimeoutMs: config.http.timeoutMs }),
+    scorer: createNewsScorer(),
+    entities: await loadEntityMatcher(orm.em.fork()),
+  };
 }
 
 export async function startWorkerProcess(config: Config, log: Logger, shutdown: Shutdown, options: { migrate: boolean; board: boolean }): Promise<void> {
@@ -64,17 +79,8 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
   shutdown.add('queues', () => closeQueues(queues));
   await syncSchedules(queues, desiredSchedules(config.sources), log);
 
-  const http = createHttpClient({ userAgent: USER_AGENT, maxBodyBytes: config.http.maxBodyBytes, totalTimeoutMs: config.http.timeoutMs });
-  shutdown.add('http', () => http.close());
-  const services: Services = {
-    config,
-    log,
-    orm,
-    queues,
-    http,
-    scorer: createNewsScorer(),
-    entities: await loadEntityMatcher(orm.em.fork()),
-  };
+  const services = await buildServices(config, orm, queues, log);
+  shutdown.add('http', () => services.http.close());
 
   const workerSet = startWorkers({
     orm,

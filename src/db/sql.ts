@@ -11,5 +11,6 @@ export type DB = InferKyselyDB<(typeof entities)[number]>;
  * transaction, so bulk statements commit with everything else.
  */
 export function sql(em: EntityManager): Kysely<DB> {
-  return em.getKysely<DB>();
+  // convertValues: results come back as the entity types say (Date, number), not raw pg strings.
+  return em.getKysely<DB>({ convertValues: true });
 }

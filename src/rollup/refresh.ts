@@ -7,6 +7,7 @@
 import { sql as kysql } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
+import { retentionCutoff } from './buckets.ts';
 import { lockRollups, refreshDays, refreshHours, type MarkArrays } from './statements.ts';
 
 export interface RefreshOptions {
@@ -14,6 +15,14 @@ export interface RefreshOptions {
   limit?: number;
   /** Stop between batches when aborted (the remaining marks wait for the next refresh). */
   signal?: AbortSignal;
+  /**
+   * Raw-article retention. Marks for hours before the retention cutoff (a re-fetched or very
+   * late article older than the window) are consumed but not applied: those buckets lost raw
+   * articles to prune, so recomputing them would empty them. Counted in `staleMarks`.
+   */
+  retentionDays?: number;
+  /** The clock for the retention cutoff (tests pin it). */
+  now?: () => Date;
   /** Test hook: runs inside each batch's transaction after its marks were consumed, before recomputing. */
   afterConsume?: (marks: number) => Promise<void>;
 }
@@ -30,6 +39,8 @@ export interface RefreshStats {
   deletedHours: number;
   deletedDays: number;
   batches: number;
+  /** Marks consumed but not applied because their hour is older than the retention cutoff. */
+  staleMarks: number;
   /** Set when another refresh (or a rebuild chunk or prune batch) held the lock: nothing was done by this batch. */
   skipped?: 'locked';
 }
@@ -69,23 +80,41 @@ select array_agg(entity_id) as entity_ids,
   return { entityIds: row?.entity_ids ?? [], hourEpochs: (row?.hour_epochs ?? []).map(Number), count: row?.count ?? 0 };
 }
 
+function withinRetention(marks: MarkArrays, options: RefreshOptions): MarkArrays {
+  if (options.retentionDays === undefined) return marks;
+  const cutoffSeconds = retentionCutoff((options.now ?? (() => new Date()))(), options.retentionDays).getTime() / 1000;
+  const kept: MarkArrays = { entityIds: [], hourEpochs: [] };
+  marks.hourEpochs.forEach((epoch, i) => {
+    const entityId = marks.entityIds[i];
+    if (epoch >= cutoffSeconds && entityId !== undefined) {
+      kept.entityIds.push(entityId);
+      kept.hourEpochs.push(epoch);
+    }
+  });
+  return kept;
+}
+
 /** Refreshes every dirty (entity, hour) and its day. Returns quietly with `skipped` when another holds the lock. */
 export async function refreshDirty(em: EntityManager, options: RefreshOptions = {}): Promise<RefreshStats> {
   const limit = options.limit ?? DEFAULT_REFRESH_LIMIT;
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`refresh: limit must be a positive integer, got ${limit}`);
-  const stats: RefreshStats = { marks: 0, hours: 0, days: 0, written: 0, deletedHours: 0, deletedDays: 0, batches: 0 };
+  const stats: RefreshStats = { marks: 0, hours: 0, days: 0, written: 0, deletedHours: 0, deletedDays: 0, batches: 0, staleMarks: 0 };
 
   for (;;) {
     if (options.signal?.aborted) break;
     const batch = await em.fork().transactional(async (tx) => {
       const db = sql(tx);
       if (!(await lockRollups(db, false))) return null;
-      const marks = await consumeMarks(tx, limit);
-      if (marks.count === 0) return { marks: 0, hours: { present: 0, written: 0, deleted: 0 }, days: { present: 0, written: 0, deleted: 0 } };
-      await options.afterConsume?.(marks.count);
+      const consumed = await consumeMarks(tx, limit);
+      const none = { present: 0, written: 0, deleted: 0 };
+      if (consumed.count === 0) return { marks: 0, stale: 0, hours: none, days: none };
+      await options.afterConsume?.(consumed.count);
+      const marks = withinRetention(consumed, options);
+      const stale = consumed.count - marks.entityIds.length;
+      if (marks.entityIds.length === 0) return { marks: consumed.count, stale, hours: none, days: none };
       const hours = await refreshHours(db, marks);
       const days = await refreshDays(db, marks);
-      return { marks: marks.count, hours, days };
+      return { marks: consumed.count, stale, hours, days };
     });
     if (batch === null) {
       stats.skipped = 'locked';
@@ -94,6 +123,7 @@ export async function refreshDirty(em: EntityManager, options: RefreshOptions = 
     if (batch.marks === 0) break;
     stats.batches += 1;
     stats.marks += batch.marks;
+    stats.staleMarks += batch.stale;
     stats.hours += batch.hours.present;
     stats.days += batch.days.present;
     stats.written += batch.hours.written + batch.days.written;

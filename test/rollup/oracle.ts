@@ -60,7 +60,7 @@ function sortRows(rows: RollupRow[]): RollupRow[] {
 
 /** Expected rows for both granularities, optionally only buckets starting at or after `since`. */
 export async function oracleRows(pool: pg.Pool, since?: Date): Promise<RollupRow[]> {
-  const { rows } = await pool.query<RollupRow>(`select * from (${oracleFor('hour')} union all ${oracleFor('day')}) o
+  const { rows } = await pool.query<RollupRow>(`select * from ((${oracleFor('hour')}) union all (${oracleFor('day')})) o
     where $1::float8 is null or bucket >= $1::float8 ${ORDER}`, [since?.getTime() ?? null]);
   return sortRows(rows);
 }
@@ -119,5 +119,5 @@ export function diffRollups(actual: RollupRow[], expected: RollupRow[], toleranc
 export async function expectRollupsEqualOracle(pool: pg.Pool, context = '', since?: Date): Promise<void> {
   const [actual, expected] = await Promise.all([rollupRows(pool, since), oracleRows(pool, since)]);
   const problems = diffRollups(actual, expected);
-  expect(problems.slice(0, 20), `${context} rollups differ from the oracle (${problems.length} problems)`).toEqual([]);
+  expect(problems.length, `${context} rollups differ from the oracle (${problems.length} problems):\n${problems.slice(0, 20).join('\n')}`).toBe(0);
 }

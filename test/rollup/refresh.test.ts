@@ -55,9 +55,9 @@ describe('refreshDirty', () => {
       article('2026-10-03T15:31:00Z', 0.4, [e(2)]),
     ]);
     const stats = await refreshDirty(em());
-    expect(stats).toMatchObject({ marks: 6, hours: 6, deletedHours: 0, deletedDays: 0, batches: 1 });
+    expect(stats).toMatchObject({ marks: 5, hours: 5, deletedHours: 0, deletedDays: 0, batches: 1 });
     expect(stats.skipped).toBeUndefined();
-    expect(stats.days).toBe(4);
+    expect(stats.days).toBe(5);
     await expectRollupsEqualOracle(db.pool);
     const { rows } = await db.pool.query(`select count(*)::int as n from rollup_dirty`);
     expect(rows[0].n).toBe(0);
@@ -178,17 +178,35 @@ describe('refreshDirty', () => {
   it('keeps marks written while it runs for the next refresh', async () => {
     await ingestArticles(db.pool, [article('2026-11-22T10:15:00Z', 0.3, [e(0)]), article('2026-11-22T12:15:00Z', 0.1, [e(1)])]);
     const other = await db.pool.connect();
+    const watcher = await db.pool.connect();
+    let concurrentIngest: Promise<number> | undefined;
     try {
+      const { rows: pidRows } = await other.query<{ pid: number }>('select pg_backend_pid() as pid');
+      const pid = pidRows[0]?.pid;
       const stats = await refreshDirty(em(), {
-        // Runs inside the refresh transaction, after its marks were taken: a concurrent ingest
-        // adds a late article in an already-consumed hour and one in a new hour, and commits.
+        // Inside the refresh transaction, after its marks were taken. A concurrent ingest
+        // (1) commits a mark for a new hour at once, then (2) writes a late article into an
+        // hour this refresh already consumed: its mark upsert must wait for the refresh (the
+        // old mark row is deleted but uncommitted), and the refresh must not see the article.
         afterConsume: async () => {
-          await ingestArticles(other, [article('2026-11-22T10:20:00Z', -0.9, [e(0)]), article('2026-11-20T03:00:00Z', 0.6, [e(2)])]);
+          await ingestArticles(other, [article('2026-11-20T03:00:00Z', 0.6, [e(2)])]);
+          concurrentIngest = ingestArticles(other, [article('2026-11-22T10:20:00Z', -0.9, [e(0)])]);
+          // Latch: proceed once the ingest is blocked on the refresh's row lock (no sleeps).
+          for (;;) {
+            const { rows } = await watcher.query<{ waiting: boolean }>(
+              `select wait_event_type = 'Lock' as waiting from pg_stat_activity where pid = $1`,
+              [pid],
+            );
+            if (rows[0]?.waiting) break;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
         },
       });
       expect(stats.marks).toBe(2);
+      expect(await concurrentIngest).toBe(1);
     } finally {
       other.release();
+      watcher.release();
     }
     const { rows } = await db.pool.query<{ entity_id: number; hour: string }>(
       `select entity_id, to_char(hour_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24') as hour from rollup_dirty order by 1`,
@@ -197,7 +215,10 @@ describe('refreshDirty', () => {
       { entity_id: e(0), hour: '2026-11-22T10' },
       { entity_id: e(2), hour: '2026-11-20T03' },
     ]);
+    // Before the next refresh, the consumed hour lacks the late article; afterwards it is exact.
+    expect(await hourRow(e(0), 'hour', '2026-11-22T10:00:00Z')).toMatchObject({ article_count: 1 });
     expect(await refreshDirty(em())).toMatchObject({ marks: 2 });
+    expect(await hourRow(e(0), 'hour', '2026-11-22T10:00:00Z')).toMatchObject({ article_count: 2 });
     await expectRollupsEqualOracle(db.pool);
   });
 

@@ -36,6 +36,8 @@ export interface LoggedRequest {
   /** Path without query: what routes match. */
   path: string;
   headers: IncomingHttpHeaders;
+  /** The client's port: equal ports mean one reused (keep-alive) connection. */
+  remotePort: number | undefined;
 }
 
 export interface StartOptions {
@@ -69,7 +71,7 @@ export async function start(options: StartOptions = {}): Promise<FixtureServer> 
 
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', path, headers: req.headers });
+    requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', path, headers: req.headers, remotePort: req.socket.remotePort });
     const route =
       routes.get(path) ??
       (options.staticPrefix && path.startsWith(options.staticPrefix)

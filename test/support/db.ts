@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../../src/db/migrate.ts';
 import { openOrm, type Orm } from '../../src/db/orm.ts';
-import { databaseUrl, PG_ADMIN_URL, TEST_PREFIX } from './env.ts';
+import { databaseUrl, PG_ADMIN_URL, runNamespace } from './env.ts';
 
 export function uniqueName(label: string): string {
-  return `${TEST_PREFIX}_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
+  return `${runNamespace()}_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
 }
 
 export interface TestDatabase {
