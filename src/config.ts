@@ -160,6 +160,7 @@ const envSchema = z.object({
   ARTICLE_RETENTION_DAYS: positiveInt.default(90),
   JOB_RUN_RETENTION_DAYS: positiveInt.default(30),
   ROLLUP_DEBOUNCE: durationVar.default(2_000),
+  READINESS_STALL: durationVar.default(60_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -177,6 +178,8 @@ export interface Config {
   http: { timeoutMs: number; maxBodyBytes: number };
   retention: { articleDays: number; jobRunDays: number };
   rollupDebounceMs: number;
+  /** /readyz turns red when jobs wait longer than this while workers have free slots. */
+  readinessStallMs: number;
   entities: readonly EntityConfig[];
   sources: readonly SourceConfig[];
 }
@@ -229,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
     http: { timeoutMs: e.HTTP_TIMEOUT, maxBodyBytes: e.HTTP_MAX_BODY_BYTES },
     retention: { articleDays: e.ARTICLE_RETENTION_DAYS, jobRunDays: e.JOB_RUN_RETENTION_DAYS },
     rollupDebounceMs: e.ROLLUP_DEBOUNCE,
+    readinessStallMs: e.READINESS_STALL,
     entities: sources.value.entities,
     sources: sources.value.sources.map(toSourceConfig),
   });

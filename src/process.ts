@@ -14,7 +14,9 @@ import { closeQueues, createQueues, type Queues } from './queues/queues.ts';
 import { desiredSchedules, syncSchedules } from './queues/schedules.ts';
 import { startWorkers } from './queues/workers.ts';
 import { handlers } from './jobs.ts';
-import { startHealthServer, type ReadinessCheck } from './health.ts';
+import { startHealthServer } from './health.ts';
+import { consumingCheck, postgresCheck, redisCheck } from './readiness.ts';
+import { Metrics } from './metrics.ts';
 import { createHttpClient } from './sources/http.ts';
 import { createNewsScorer } from './ingest/sentiment.ts';
 import { loadEntityMatcher } from './ingest/entities.ts';
@@ -62,6 +64,7 @@ export async function buildServices(config: Config, orm: Orm, queues: Queues, lo
     http: createHttpClient({ userAgent: USER_AGENT, maxBodyBytes: config.http.maxBodyBytes, totalTimeoutMs: config.http.timeoutMs }),
     scorer: createNewsScorer(),
     entities: await loadEntityMatcher(orm.em.fork()),
+    metrics: new Metrics({ queues, orm }),
   };
 }
 
@@ -97,18 +100,8 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
   });
   shutdown.add('workers', () => workerSet.close(config.shutdownGraceMs));
 
-  const checks: ReadinessCheck[] = [
-    { name: 'postgres', check: async () => void (await orm.em.fork().execute('select 1')) },
-    { name: 'redis', check: async () => void (await redis.ping()) },
-    {
-      name: 'workers',
-      check: async () => {
-        const stopped = Object.values(workerSet.workers).filter((w) => !w.isRunning());
-        if (stopped.length) throw new Error(`not consuming: ${stopped.map((w) => w.name).join(', ')}`);
-      },
-    },
-  ];
-  const health = await startHealthServer({ port: config.healthPort, checks, log });
+  const checks = [postgresCheck(orm), redisCheck(redis), consumingCheck(workerSet.workers, queues, config.readinessStallMs)];
+  const health = await startHealthServer({ port: config.healthPort, checks, log, metrics: () => services.metrics.render() });
   shutdown.add('health', () => health.close());
 
   if (options.board) {

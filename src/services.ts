@@ -9,6 +9,7 @@ import type { Queues } from './queues/queues.ts';
 import type { createHttpClient } from './sources/http.ts';
 import type { SentimentScorer } from './ingest/sentiment.ts';
 import type { EntityIndex } from './ingest/entities.ts';
+import type { Metrics } from './metrics.ts';
 
 export type HttpClient = ReturnType<typeof createHttpClient>;
 
@@ -22,4 +23,5 @@ export interface Services {
   scorer: SentimentScorer;
   /** Entities matched against every article, loaded from the entity table. */
   entities: EntityIndex;
+  metrics: Metrics;
 }

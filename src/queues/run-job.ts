@@ -41,13 +41,16 @@ export async function runJob(queue: QueueName, job: Job, signal: AbortSignal | u
     const handler = deps.handlers[name] as (payload: unknown, ctx: JobContext) => Promise<JobStats>;
     const stats = await handler(checked.data, { em: deps.orm.em.fork(), log, job, signal, runId, services: deps.services });
     await closeRun(deps.orm.em.fork(), runId, { status: 'completed', stats });
-    log.info({ stats, duration_ms: Math.round(performance.now() - started) }, 'job completed');
+    const seconds = (performance.now() - started) / 1000;
+    deps.services.metrics.recordJob(queue, name, 'completed', seconds, stats, sourceId);
+    log.info({ stats, duration_ms: Math.round(seconds * 1000) }, 'job completed');
     return stats;
   } catch (thrown) {
     const err = thrown instanceof Error ? thrown : new Error(`non-Error thrown: ${errorMessage(thrown)}`);
     await closeRun(deps.orm.em.fork(), runId, { status: 'failed', error: err.message }).catch((closeErr: unknown) =>
       log.warn({ err: closeErr }, 'could not record job failure (the reaper will mark the row abandoned)'),
     );
+    deps.services.metrics.recordJob(queue, name, 'failed', (performance.now() - started) / 1000, null, sourceId);
     const permanent = err instanceof PermanentError || err instanceof UnrecoverableError;
     log[permanent ? 'error' : 'warn']({ err, duration_ms: Math.round(performance.now() - started), will_retry: !permanent && attempt < (job.opts.attempts ?? 1) }, 'job failed');
     throw toBullError(err);

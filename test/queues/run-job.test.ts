@@ -8,6 +8,7 @@ import type { HandlerMap } from '../../src/queues/context.ts';
 import { closeQueues, createQueues, type Queues } from '../../src/queues/queues.ts';
 import { startWorkers, type WorkerSet } from '../../src/queues/workers.ts';
 import type { Services } from '../../src/services.ts';
+import { Metrics } from '../../src/metrics.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { deletePrefix, testPrefix } from '../support/redis.ts';
@@ -40,6 +41,7 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
   let queues: Queues;
   let workers: WorkerSet;
   let events: QueueEvents;
+  const metrics = new Metrics();
 
   beforeAll(async () => {
     db = await createTestDatabase('runjob');
@@ -67,8 +69,8 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
       orm: db.orm,
       log,
       handlers,
-      // The handlers above use no shared services.
-      services: {} as unknown as Services,
+      // The handlers above use no shared services but the metrics the wrapper records.
+      services: { metrics } as unknown as Services,
       prefix,
       connection: () => new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
       concurrency: { ingest: 2, rollup: 1, maintenance: 1 },
@@ -95,6 +97,10 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
     expect(await runs(job.id!)).toEqual([
       { job_name: 'fetch', job_id: job.id, source_id: 'ok', attempt: 1, status: 'completed', stats: { inserted: 3, fetched: 5 }, error: null, finished: true, timed: true },
     ]);
+    const exported = (await metrics.render()).body;
+    expect(exported).toContain('newspulse_jobs_total{queue="ingest",job="fetch",outcome="completed"} 1');
+    expect(exported).toContain('newspulse_articles_inserted_total{source="ok"} 3');
+    expect(exported).toContain('newspulse_fetches_total{source="ok",outcome="inserted"} 1');
   });
 
   it('fails a permanent error once, without retrying', async () => {

@@ -1,0 +1,52 @@
+import type { Worker } from 'bullmq';
+import type { Orm } from './db/orm.ts';
+import type { ReadinessCheck } from './health.ts';
+import { QUEUE_NAMES, type QueueName } from './queues/catalogue.ts';
+import type { Queues } from './queues/queues.ts';
+import type { Redis } from 'ioredis';
+
+/** Jobs waiting longer than this while a worker has free slots mean the worker is not consuming. */
+export const DEFAULT_STALL_MS = 60_000;
+
+export function postgresCheck(orm: Orm): ReadinessCheck {
+  return { name: 'postgres', check: async () => void (await orm.em.fork().execute('select 1')) };
+}
+
+export function redisCheck(redis: Redis): ReadinessCheck {
+  return { name: 'redis', check: async () => void (await redis.ping()) };
+}
+
+/**
+ * Progress, not PING: BullMQ has a known failure mode where a worker stops consuming
+ * after a Redis reconnect while producers still work. A queue whose oldest waiting job
+ * has waited longer than `stallMs`, while its worker is below its concurrency, is wedged.
+ */
+export function consumingCheck(workers: Record<QueueName, Worker>, queues: Queues, stallMs = DEFAULT_STALL_MS): ReadinessCheck {
+  // Jobs this process is running, per queue: a busy worker that leaves jobs waiting is slow, not wedged.
+  const active: Record<string, number> = Object.fromEntries(QUEUE_NAMES.map((q) => [q, 0]));
+  for (const queue of QUEUE_NAMES) {
+    workers[queue].on('active', () => void active[queue]!++);
+    const done = () => void (active[queue] = Math.max(0, active[queue]! - 1));
+    workers[queue].on('completed', done);
+    workers[queue].on('failed', done);
+  }
+  return {
+    name: 'workers',
+    async check() {
+      const problems: string[] = [];
+      for (const queue of QUEUE_NAMES) {
+        const worker = workers[queue];
+        // Closed is certain; paused or wedged shows as jobs left waiting, checked below.
+        if (worker.closing) {
+          problems.push(`${queue}: worker closed`);
+          continue;
+        }
+        if ((active[queue] ?? 0) >= (worker.opts.concurrency ?? 1)) continue;
+        const [oldest] = await queues[queue].getJobs(['wait'], 0, 0, true);
+        const waited = oldest ? Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0) : 0;
+        if (waited > stallMs) problems.push(`${queue}: oldest waiting job has waited ${Math.round(waited / 1000)}s with free worker slots`);
+      }
+      if (problems.length) throw new Error(`not consuming: ${problems.join('; ')}`);
+    },
+  };
+}

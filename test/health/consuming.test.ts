@@ -1,0 +1,91 @@
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Metrics } from '../../src/metrics.ts';
+import type { HandlerMap } from '../../src/queues/context.ts';
+import { closeQueues, createQueues, type Queues } from '../../src/queues/queues.ts';
+import { startWorkers, type WorkerSet } from '../../src/queues/workers.ts';
+import { consumingCheck } from '../../src/readiness.ts';
+import type { Services } from '../../src/services.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { REDIS_URL } from '../support/env.ts';
+import { eventually } from '../support/processes.ts';
+import { deletePrefix, testPrefix } from '../support/redis.ts';
+
+describe('consumingCheck', () => {
+  let db: TestDatabase;
+  let prefix: string;
+  let redis: Redis;
+  let queues: Queues;
+  let workers: WorkerSet;
+  const handled: string[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('consuming');
+    prefix = testPrefix('consuming');
+    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const log = pino({ level: 'silent' });
+    queues = createQueues(redis, prefix, log);
+    const none = async () => ({});
+    const handlers: HandlerMap = {
+      fetch: async ({ sourceId }) => {
+        handled.push(sourceId);
+        return {};
+      },
+      refresh: none,
+      rebuild: none,
+      prune: none,
+      reap: none,
+    };
+    workers = startWorkers({
+      orm: db.orm,
+      log,
+      handlers,
+      services: { metrics: new Metrics() } as unknown as Services,
+      prefix,
+      connection: () => new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
+      concurrency: { ingest: 1, rollup: 1, maintenance: 1 },
+    });
+  });
+
+  /**
+   * Pauses the worker; the blocking fetch it already has in flight still takes one job,
+   * so feed it one and wait for it before the worker counts as not consuming.
+   */
+  async function stopConsuming(sacrifice: string) {
+    await workers.workers.ingest.pause(true);
+    await queues.ingest.add('fetch', { sourceId: sacrifice });
+    await eventually(async () => handled.includes(sacrifice) && (await queues.ingest.getActiveCount()) === 0, 20_000, 'in-flight fetch drained');
+  }
+
+  afterAll(async () => {
+    await workers.close(5_000);
+    await closeQueues(queues);
+    redis.disconnect();
+    await deletePrefix(prefix);
+    await db.drop();
+  });
+
+  it('turns red when jobs wait past the limit while the worker has free slots, and green once they run', async () => {
+    const check = consumingCheck(workers.workers, queues, 60_000);
+    await expect(check.check()).resolves.toBeUndefined();
+
+    // A worker that stopped consuming (as after a bad Redis reconnect) while producers still add jobs.
+    await stopConsuming('drain-1');
+    await queues.ingest.add('fetch', { sourceId: 'waited' }, { timestamp: Date.now() - 120_000 });
+    await expect(check.check()).rejects.toThrow(/not consuming: ingest: oldest waiting job has waited 1[12]\ds with free worker slots/);
+
+    workers.workers.ingest.resume();
+    await eventually(async () => handled.includes('waited'), 20_000, 'job consumed after resume');
+    await expect(check.check()).resolves.toBeUndefined();
+  });
+
+  it('ignores a fresh backlog', async () => {
+    const check = consumingCheck(workers.workers, queues, 60_000);
+    await stopConsuming('drain-2');
+    await queues.ingest.add('fetch', { sourceId: 'fresh' });
+    await expect(check.check()).resolves.toBeUndefined();
+    workers.workers.ingest.resume();
+    await eventually(async () => handled.includes('fresh'), 20_000, 'fresh job consumed');
+  });
+});
