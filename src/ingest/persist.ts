@@ -1,16 +1,11 @@
 import { sql as raw } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
+import type { ParsedTrend } from '../sources/types.ts';
 import type { PreparedArticle } from './prepare.ts';
 
 /** A trend observation, matched like an article. */
-export interface PreparedTrend {
-  key: string;
-  title: string;
-  url: string | null;
-  rank: number;
-  score: number | null;
-  observedAt: Date;
+export interface PreparedTrend extends ParsedTrend {
   entityIds: number[];
 }
 
