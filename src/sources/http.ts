@@ -81,9 +81,20 @@ export interface HttpClient {
   close(): Promise<void>;
 }
 
+/**
+ * The limits a client runs with. The per-phase timeouts default to the overall deadline,
+ * so a longer HTTP_TIMEOUT is not silently cut short by their 20 s defaults.
+ */
+export function resolveLimits(options: HttpClientOptions): HttpLimits {
+  const { userAgent: _userAgent, ...limits } = options;
+  const given = definedOnly(limits);
+  const total = given.totalTimeoutMs ?? HTTP_DEFAULTS.totalTimeoutMs;
+  return { ...HTTP_DEFAULTS, headersTimeoutMs: total, bodyTimeoutMs: total, ...given };
+}
+
 export function createHttpClient(options: HttpClientOptions): HttpClient {
-  const { userAgent, ...limits } = options;
-  const config: HttpLimits = { ...HTTP_DEFAULTS, ...definedOnly(limits) };
+  const { userAgent } = options;
+  const config = resolveLimits(options);
   const agent = new Agent({
     connectTimeout: config.connectTimeoutMs,
     headersTimeout: config.headersTimeoutMs,

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress, createGzip, brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../../src/errors.ts';
-import { createHttpClient, parseRetryAfter, type HttpClient } from '../../src/sources/http.ts';
+import { createHttpClient, parseRetryAfter, resolveLimits, type HttpClient } from '../../src/sources/http.ts';
 import { file, redirect, start, type FixtureServer } from './fixture-server.ts';
 
 const KiB = 1024;
@@ -347,3 +347,15 @@ async function freePort(): Promise<number> {
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
 }
+
+describe('resolveLimits', () => {
+  it('lets the per-phase timeouts follow a longer overall deadline', () => {
+    const limits = resolveLimits({ userAgent: 'ua', totalTimeoutMs: 45_000 });
+    expect(limits).toMatchObject({ totalTimeoutMs: 45_000, headersTimeoutMs: 45_000, bodyTimeoutMs: 45_000, maxBodyBytes: 15 * 1024 * 1024, maxRedirects: 5 });
+  });
+
+  it('keeps explicit per-phase timeouts', () => {
+    expect(resolveLimits({ userAgent: 'ua', totalTimeoutMs: 45_000, headersTimeoutMs: 300 })).toMatchObject({ headersTimeoutMs: 300, bodyTimeoutMs: 45_000 });
+    expect(resolveLimits({ userAgent: 'ua' })).toMatchObject({ totalTimeoutMs: 20_000, headersTimeoutMs: 20_000, bodyTimeoutMs: 20_000 });
+  });
+});
