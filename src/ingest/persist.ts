@@ -27,8 +27,9 @@ export interface PersistResult {
   dirtyMarks: number;
 }
 
-// 13 columns x 1,000 rows stays far below Postgres's 65,535 bind parameters.
-const BATCH = 1_000;
+// Rows travel as one array per column (unnest), so a batch is one short statement with a
+// dozen parameters instead of thousands: measured faster than multi-row VALUES.
+const BATCH = 5_000;
 
 function chunks<T>(rows: readonly T[], size = BATCH): T[][] {
   const out: T[][] = [];
@@ -36,53 +37,70 @@ function chunks<T>(rows: readonly T[], size = BATCH): T[][] {
   return out;
 }
 
+function byUrlKey(a: PreparedArticle, b: PreparedArticle): number {
+  const x = a.urlKey ?? '';
+  const y = b.urlKey ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /**
- * Writes one fetch's results inside the caller's transaction: new articles (one insert
- * per batch, conflicts on either natural key skipped), their entity links, trend
- * observations and links, and a dirty mark for every (entity, hour) they touch. Rows are
- * sorted by their unique keys so concurrent fetches lock in the same order.
+ * Inserts one batch of articles; conflicts on either natural key (url_key, or source +
+ * external id) are skipped. Returns the ids of the rows actually inserted.
+ */
+async function insertArticles(tx: EntityManager, input: PersistInput, batch: readonly PreparedArticle[]) {
+  const column = <T>(pick: (a: PreparedArticle) => T) => batch.map(pick);
+  const { rows } = await raw<{ id: string; external_id: string }>`
+    insert into article (source_id, external_id, url, url_key, title, summary, author, language, published_at, fetched_at, sentiment, scorer)
+    select ${input.sourceId}, u.external_id, u.url, u.url_key, u.title, u.summary, u.author, u.language, u.published_at,
+           ${input.fetchedAt.toISOString()}::timestamptz, u.sentiment, ${input.scorerId}
+      from unnest(${column((a) => a.externalId)}::text[], ${column((a) => a.url)}::text[], ${column((a) => a.urlKey)}::text[],
+                  ${column((a) => a.title)}::text[], ${column((a) => a.summary)}::text[], ${column((a) => a.author)}::text[],
+                  ${column((a) => a.language)}::text[], ${column((a) => a.publishedAt.toISOString())}::timestamptz[],
+                  ${column((a) => a.sentiment)}::float8[])
+        as u(external_id, url, url_key, title, summary, author, language, published_at, sentiment)
+    on conflict do nothing
+    returning id, external_id`.execute(sql(tx));
+  return rows;
+}
+
+interface Link {
+  article_id: number;
+  entity_id: number;
+  published_at: Date;
+  sentiment: number;
+}
+
+async function insertLinks(tx: EntityManager, links: readonly Link[]): Promise<void> {
+  for (const batch of chunks(links)) {
+    await raw`
+      insert into article_entity (article_id, entity_id, published_at, sentiment)
+      select * from unnest(${batch.map((l) => l.article_id)}::bigint[], ${batch.map((l) => l.entity_id)}::int[],
+                           ${batch.map((l) => l.published_at.toISOString())}::timestamptz[], ${batch.map((l) => l.sentiment)}::float8[])
+      on conflict do nothing`.execute(sql(tx));
+  }
+}
+
+/**
+ * Writes one fetch's results inside the caller's transaction: new articles, their entity
+ * links, trend observations and links, and a dirty mark for every (entity, hour) they
+ * touch. Articles are inserted in url_key order so concurrent fetches lock in one order.
  */
 export async function persistItems(tx: EntityManager, input: PersistInput): Promise<PersistResult> {
   const db = sql(tx);
   const byExternalId = new Map(input.articles.map((a) => [a.externalId, a]));
-  const sorted = [...input.articles].sort((a, b) => ((a.urlKey ?? '') < (b.urlKey ?? '') ? -1 : (a.urlKey ?? '') > (b.urlKey ?? '') ? 1 : 0));
-
-  const links: { article_id: number; entity_id: number; published_at: Date; sentiment: number }[] = [];
+  const links: Link[] = [];
   let inserted = 0;
-  for (const batch of chunks(sorted)) {
-    const rows = await db
-      .insertInto('article')
-      .values(
-        batch.map((a) => ({
-          source_id: input.sourceId,
-          external_id: a.externalId,
-          url: a.url,
-          url_key: a.urlKey,
-          title: a.title,
-          summary: a.summary,
-          author: a.author,
-          language: a.language,
-          published_at: a.publishedAt,
-          fetched_at: input.fetchedAt,
-          sentiment: a.sentiment,
-          scorer: input.scorerId,
-        })),
-      )
-      .onConflict((oc) => oc.doNothing())
-      .returning(['id', 'external_id'])
-      .execute();
+  for (const batch of chunks([...input.articles].sort(byUrlKey))) {
+    const rows = await insertArticles(tx, input, batch);
     inserted += rows.length;
     for (const row of rows) {
       const article = byExternalId.get(row.external_id);
-      if (!article) continue;
-      for (const entityId of article.entityIds) {
-        links.push({ article_id: Number(row.id), entity_id: entityId, published_at: article.publishedAt, sentiment: article.sentiment });
+      for (const entityId of article?.entityIds ?? []) {
+        links.push({ article_id: Number(row.id), entity_id: entityId, published_at: article!.publishedAt, sentiment: article!.sentiment });
       }
     }
   }
-  for (const batch of chunks(links, 5_000)) {
-    await db.insertInto('article_entity').values(batch).onConflict((oc) => oc.doNothing()).execute();
-  }
+  await insertLinks(tx, links);
 
   const trendLinks: { trend_id: number; entity_id: number; observed_at: Date }[] = [];
   let trends = 0;
