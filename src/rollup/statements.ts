@@ -136,15 +136,20 @@ with marks as (
     from ${markRows(marks)}
 ),
 computed as (
-  select m.entity_id, m.bucket_start, ${HOUR_AGGREGATES},
+  -- LATERAL pins the plan to one index range probe per mark (a join could be hashed against a
+  -- seq scan of the whole history); an aggregate without GROUP BY yields a row even for an
+  -- hour that lost all its articles, which is how its row gets deleted.
+  select m.entity_id, m.bucket_start, a.*,
          (select count(*) from trend_entity te
            where te.entity_id = m.entity_id
              and te.observed_at >= m.bucket_start and te.observed_at < m.bucket_start + interval '1 hour')::int as trend_mentions
     from marks m
-    left join article_entity ae
-      on ae.entity_id = m.entity_id
-     and ae.published_at >= m.bucket_start and ae.published_at < m.bucket_start + interval '1 hour'
-   group by m.entity_id, m.bucket_start
+   cross join lateral (
+     select ${HOUR_AGGREGATES}
+       from article_entity ae
+      where ae.entity_id = m.entity_id
+        and ae.published_at >= m.bucket_start and ae.published_at < m.bucket_start + interval '1 hour'
+   ) a
 ),
 removed as (
   delete from sentiment_rollup r
@@ -169,9 +174,11 @@ with days as (
 hours as (
   select d.entity_id, d.bucket_start, ${HOUR_ROW_COLUMNS}
     from days d
-    join sentiment_rollup h
-      on h.entity_id = d.entity_id and h.granularity = 'hour'
-     and h.bucket_start >= d.bucket_start and h.bucket_start < d.bucket_start + interval '24 hours'
+   cross join lateral (
+     select * from sentiment_rollup hr
+      where hr.entity_id = d.entity_id and hr.granularity = 'hour'
+        and hr.bucket_start >= d.bucket_start and hr.bucket_start < d.bucket_start + interval '24 hours'
+   ) h
   window w as (partition by d.entity_id, d.bucket_start)
 ),
 computed as (
@@ -190,9 +197,20 @@ ${upsertTail('day')}`,
   );
 }
 
-/** Entities a range statement covers: one, or all (each probed through its own index range). */
+/** Entities a range statement covers: one, or all (each read through its own index range, via LATERAL). */
 const entityScope = (entityId: number | undefined) =>
   entityId === undefined ? sql`select id from entity` : sql`select id from entity where id = ${entityId}`;
+
+/** Existing rows of the scope in [from, to) that `computed` no longer has, found per entity through the primary key. */
+const staleRows = (granularity: 'hour' | 'day', from: string, to: string) => sql`
+  select e.id, ${granularity}, x.bucket_start
+    from ents e
+   cross join lateral (
+     select hr.bucket_start from sentiment_rollup hr
+      where hr.entity_id = e.id and hr.granularity = ${granularity}
+        and hr.bucket_start >= ${from}::timestamptz and hr.bucket_start < ${to}::timestamptz
+   ) x
+   where not exists (select 1 from computed c where c.entity_id = e.id and c.bucket_start = x.bucket_start)`;
 
 /**
  * Recomputes every hour in [from, to) (hour-aligned) from scratch for the scope, deleting
@@ -206,16 +224,24 @@ export function rebuildHours(db: Kysely<DB>, range: { from: Date; to: Date; enti
     sql<WriteCounts>`
 with ents as (${entityScope(range.entityId)}),
 art as (
-  select ae.entity_id, date_trunc('hour', ae.published_at, 'UTC') as bucket_start, ${HOUR_AGGREGATES}
+  select e.id as entity_id, x.*
     from ents e
-    join article_entity ae on ae.entity_id = e.id and ae.published_at >= ${from}::timestamptz and ae.published_at < ${to}::timestamptz
-   group by 1, 2
+   cross join lateral (
+     select date_trunc('hour', ae.published_at, 'UTC') as bucket_start, ${HOUR_AGGREGATES}
+       from article_entity ae
+      where ae.entity_id = e.id and ae.published_at >= ${from}::timestamptz and ae.published_at < ${to}::timestamptz
+      group by 1
+   ) x
 ),
 tr as (
-  select te.entity_id, date_trunc('hour', te.observed_at, 'UTC') as bucket_start, count(*)::int as trend_mentions
+  select e.id as entity_id, x.*
     from ents e
-    join trend_entity te on te.entity_id = e.id and te.observed_at >= ${from}::timestamptz and te.observed_at < ${to}::timestamptz
-   group by 1, 2
+   cross join lateral (
+     select date_trunc('hour', te.observed_at, 'UTC') as bucket_start, count(*)::int as trend_mentions
+       from trend_entity te
+      where te.entity_id = e.id and te.observed_at >= ${from}::timestamptz and te.observed_at < ${to}::timestamptz
+      group by 1
+   ) x
 ),
 computed as (
   select coalesce(a.entity_id, t.entity_id) as entity_id, coalesce(a.bucket_start, t.bucket_start) as bucket_start,
@@ -228,10 +254,7 @@ computed as (
 ),
 removed as (
   delete from sentiment_rollup r
-   using ents e
-   where r.entity_id = e.id and r.granularity = 'hour'
-     and r.bucket_start >= ${from}::timestamptz and r.bucket_start < ${to}::timestamptz
-     and not exists (select 1 from computed c where c.entity_id = r.entity_id and c.bucket_start = r.bucket_start)
+   where (r.entity_id, r.granularity, r.bucket_start) in (${staleRows('hour', from, to)})
   returning 1
 ),
 ${upsertTail('hour')}`,
@@ -249,9 +272,11 @@ with ents as (${entityScope(range.entityId)}),
 hours as (
   select h.entity_id, date_trunc('day', h.bucket_start, 'UTC') as bucket_start, ${HOUR_ROW_COLUMNS}
     from ents e
-    join sentiment_rollup h
-      on h.entity_id = e.id and h.granularity = 'hour'
-     and h.bucket_start >= ${from}::timestamptz and h.bucket_start < ${to}::timestamptz
+   cross join lateral (
+     select * from sentiment_rollup hr
+      where hr.entity_id = e.id and hr.granularity = 'hour'
+        and hr.bucket_start >= ${from}::timestamptz and hr.bucket_start < ${to}::timestamptz
+   ) h
   window w as (partition by h.entity_id, date_trunc('day', h.bucket_start, 'UTC'))
 ),
 computed as (
@@ -261,10 +286,7 @@ computed as (
 ),
 removed as (
   delete from sentiment_rollup r
-   using ents e
-   where r.entity_id = e.id and r.granularity = 'day'
-     and r.bucket_start >= ${from}::timestamptz and r.bucket_start < ${to}::timestamptz
-     and not exists (select 1 from computed c where c.entity_id = r.entity_id and c.bucket_start = r.bucket_start)
+   where (r.entity_id, r.granularity, r.bucket_start) in (${staleRows('day', from, to)})
   returning 1
 ),
 ${upsertTail('day')}`,

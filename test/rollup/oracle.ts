@@ -72,12 +72,17 @@ export async function rollupRows(pool: pg.Pool, since?: Date): Promise<RollupRow
   return sortRows(rows);
 }
 
-/** The whole table as text, updated_at included: for "nothing changed" assertions. */
+/** The whole table as text (UTC), updated_at included: for "nothing changed" assertions. */
 export async function rollupSnapshot(pool: pg.Pool): Promise<string[]> {
-  const { rows } = await pool.query<{ r: string }>(
-    `select r::text as r from sentiment_rollup r order by entity_id, granularity, bucket_start`,
-  );
-  return rows.map((row) => row.r);
+  const client = await pool.connect();
+  try {
+    await client.query(`begin; set local time zone 'UTC'`);
+    const { rows } = await client.query<{ r: string }>(`select r::text as r from sentiment_rollup r order by entity_id, granularity, bucket_start`);
+    await client.query('commit');
+    return rows.map((row) => row.r);
+  } finally {
+    client.release();
+  }
 }
 
 export const TOLERANCE = 1e-9;

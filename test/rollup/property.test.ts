@@ -22,7 +22,10 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const BASE = Date.UTC(2026, 9, 28); // spans the EU/US DST weekend (Oct 25 / Nov 1) in UTC
+// The window spans the session zone's DST switch (St John's: UTC-2:30 -> -3:30 at 2026-11-01T04:30Z).
+const BASE = Date.UTC(2026, 9, 28);
+// Instants where a bucket computed in the session zone (or spanned with interval '1 day') goes wrong.
+const SPECIAL_INSTANTS = ['2026-11-01T04:29:59.999Z', '2026-11-01T04:30:00Z', '2026-11-01T23:59:59.999Z', '2026-11-02T00:00:00Z', '2026-11-02T00:10:00Z', '2026-10-31T02:30:00Z'].map((t) => Date.parse(t));
 const SPECIAL_SENTIMENTS = [0.05, -0.05, 0, 1, -1, 0.7, 0.0500000001, -0.0500000001];
 
 const envSeed = process.env.ROLLUP_SEED ? Number(process.env.ROLLUP_SEED) : undefined;
@@ -38,7 +41,7 @@ describe('rollups equal the oracle after any sequence of ingests, prunes and ref
     let frozen: { before: Date; now: Date; rows: Awaited<ReturnType<typeof rollupRows>> } | undefined;
     // After a prune, refresh runs with the same retention clock (as the job does with config).
     const refreshOptions = () => (frozen ? { retentionDays: 30, now: () => frozen!.now } : {});
-    const [oneAnHour] = entities;
+    const [oneAnHour, constant] = entities;
     const log: string[] = [];
 
     const randomTime = (): number => {
@@ -49,10 +52,11 @@ describe('rollups equal the oracle after any sequence of ingests, prunes and ref
       if (kind === 0) return day; // exactly UTC midnight
       if (kind === 1) return day - 1; // last ms of the previous day
       if (kind === 2) return Math.floor(t / HOUR_MS) * HOUR_MS + HOUR_MS - 1; // last ms of an hour
+      if (kind === 3) return Math.max(floor, rnd.pick(SPECIAL_INSTANTS));
       return Math.max(floor, t);
     };
     const randomSentiment = (): number => (rnd.bool(0.25) ? rnd.pick(SPECIAL_SENTIMENTS) : Math.round((rnd.next() * 2 - 1) * 1e6) / 1e6);
-    const entitySubset = (): number[] => Array.from({ length: rnd.int(1, 3) }, () => rnd.pick(entities.slice(1)));
+    const entitySubset = (): number[] => Array.from({ length: rnd.int(1, 3) }, () => rnd.pick(entities.slice(2)));
 
     const check = async (label: string) => {
       const since = frozen?.before;
@@ -87,6 +91,12 @@ describe('rollups equal the oracle after any sequence of ingests, prunes and ref
             new Date(hour).toISOString(),
           ]);
           if (rows.length === 0) batch.push({ externalId: `p${seed}-${++serial}`, publishedAt: new Date(hour + rnd.int(0, HOUR_MS - 1)), sentiment: randomSentiment(), entityIds: [oneAnHour] });
+        }
+        // A cluster of equal scores in one hour (zero variance: where sum-of-squares formulas cancel).
+        if (constant !== undefined) {
+          const at = randomTime();
+          const value = randomSentiment();
+          for (let i = rnd.int(2, 6); i > 0; i--) batch.push({ externalId: `p${seed}-${++serial}`, publishedAt: new Date(at + i), sentiment: value, entityIds: [constant] });
         }
         const unique = [...new Map(batch.map((a) => [a.externalId, a])).values()];
         await ingestArticles(db.pool, unique);

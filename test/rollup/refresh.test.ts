@@ -50,14 +50,15 @@ describe('refreshDirty', () => {
       article('2026-11-22T00:30:00Z', 0.05, [e(0)]),
       article('2026-11-22T00:45:00Z', -0.05, [e(0)]),
       article('2026-11-22T13:00:00Z', 0.9, [e(1)]),
-      // Lord Howe's DST switch (UTC+10:30 -> +11, 2026-10-03T15:30Z) and a 30-minute offset.
-      article('2026-10-03T15:29:00Z', 0.2, [e(2)]),
-      article('2026-10-03T15:31:00Z', 0.4, [e(2)]),
+      // Around the session zone's DST switch (St John's, 2026-11-01T04:30Z; half-hour offsets).
+      article('2026-11-01T04:29:00Z', 0.2, [e(2)]),
+      article('2026-11-01T04:31:00Z', 0.4, [e(2)]),
+      article('2026-11-02T00:10:00Z', 0.4, [e(2)]),
     ]);
     const stats = await refreshDirty(em());
-    expect(stats).toMatchObject({ marks: 5, hours: 5, deletedHours: 0, deletedDays: 0, batches: 1 });
+    expect(stats).toMatchObject({ marks: 6, hours: 6, deletedHours: 0, deletedDays: 0, batches: 1 });
     expect(stats.skipped).toBeUndefined();
-    expect(stats.days).toBe(5);
+    expect(stats.days).toBe(6);
     await expectRollupsEqualOracle(db.pool);
     const { rows } = await db.pool.query(`select count(*)::int as n from rollup_dirty`);
     expect(rows[0].n).toBe(0);

@@ -23,11 +23,12 @@ export interface SeedTrend {
 }
 
 /**
- * A fresh migrated database whose default session time zone is a half-hour-DST zone, so a
- * bucket computed in session time instead of UTC shows up as a wrong row. `orm` is opened
+ * A fresh migrated database whose default session time zone has a half-hour offset and a DST
+ * switch (St John's: UTC-2:30 -> -3:30 on 2026-11-01T04:30Z), so a bucket computed in session
+ * time instead of UTC, or a day spanned with interval '1 day', shows up as a wrong row. `orm` is opened
  * after the change, so all its connections use that zone.
  */
-export async function createRollupDatabase(label: string, timeZone = 'Australia/Lord_Howe'): Promise<TestDatabase & { rollupOrm: Orm }> {
+export async function createRollupDatabase(label: string, timeZone = 'America/St_Johns'): Promise<TestDatabase & { rollupOrm: Orm }> {
   const db = await createTestDatabase(label);
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();

@@ -1,0 +1,231 @@
+/**
+ * Rollup benchmarks, each figure printed beside its same-run baseline:
+ *  (a) incremental refresh after 1,000 new articles with 10k and with 2M articles of history
+ *      (target: 2M / 10k <= 1.2x: refresh cost follows what changed, not history). The two
+ *      histories live in two databases and their rounds alternate, so noise from anything
+ *      else on the machine hits both alike;
+ *  (b) full rebuild of 1M articles beside a bare INSERT ... SELECT ... GROUP BY of the same
+ *      hour and day buckets (target <= 1.3x).
+ * Run: node bench/rollup.ts (BENCH_PG_URL overrides postgres://postgres@127.0.0.1:5432).
+ * Creates throwaway databases and drops them at the end (BENCH_KEEP_DB=1 keeps them).
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { ensureDatabase, migrate } from '../src/db/migrate.ts';
+import { openOrm, type Orm } from '../src/db/orm.ts';
+import { refreshDirty } from '../src/rollup/refresh.ts';
+import { rebuildRange } from '../src/rollup/rebuild.ts';
+import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
+
+const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const ENTITIES = 200;
+const HISTORY_DAYS = 90;
+const NEW_ARTICLES = 1_000;
+const ROUNDS = 7;
+
+const now = hourOf(new Date());
+const historyStart = new Date(now.getTime() - HISTORY_DAYS * DAY_MS);
+// History ends a day before now; new articles arrive in the last 24 hours.
+const historyEnd = new Date(now.getTime() - DAY_MS);
+
+const ms = (t0: number) => performance.now() - t0;
+const fmt = (n: number) => `${n.toFixed(0)} ms`;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+const AGGS = `count(*)::int, sum(sentiment), sum(sentiment * sentiment), min(sentiment), max(sentiment), avg(sentiment), stddev_samp(sentiment),
+  (count(*) filter (where sentiment > 0.05))::int, (count(*) filter (where sentiment between -0.05 and 0.05))::int,
+  (count(*) filter (where sentiment < -0.05))::int, 0, now()`;
+const COLS = `(entity_id, granularity, bucket_start, article_count, sentiment_sum, sentiment_sumsq, sentiment_min, sentiment_max,
+  sentiment_mean, sentiment_stddev, positive_count, neutral_count, negative_count, trend_mentions, updated_at)`;
+// The baseline: what one would write by hand with no incrementality, chunking or locking.
+const BARE_HOURS = `insert into sentiment_rollup ${COLS}
+  select entity_id, 'hour', date_trunc('hour', published_at, 'UTC'), ${AGGS} from article_entity group by 1, 3`;
+const BARE_DAYS = `insert into sentiment_rollup ${COLS}
+  select entity_id, 'day', date_trunc('day', published_at, 'UTC'), ${AGGS} from article_entity group by 1, 3`;
+
+interface BenchDb {
+  name: string;
+  orm: Orm;
+  client: pg.Client;
+  articles: number;
+  batches: number;
+}
+
+async function openBenchDb(label: string): Promise<BenchDb> {
+  const name = `np_bench_rollup_${label}_${randomBytes(3).toString('hex')}`;
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  await ensureDatabase(url.toString());
+  const orm = await openOrm(url.toString());
+  await migrate(orm);
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  await client.query(`insert into source (id, kind) values ('bench', 'feed')`);
+  await client.query(`insert into entity (slug, name) select 'e' || g, 'Entity ' || g from generate_series(1, $1::int) g`, [ENTITIES]);
+  return { name, orm, client, articles: 0, batches: 0 };
+}
+
+async function dropBenchDb(db: BenchDb): Promise<void> {
+  await db.client.end();
+  await db.orm.close(true);
+  if (process.env.BENCH_KEEP_DB === '1') {
+    console.log(`kept database ${db.name}`);
+    return;
+  }
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`drop database if exists ${pg.escapeIdentifier(db.name)} with (force)`);
+  await admin.end();
+}
+
+/** After a bulk load: statistics, visibility map, a checkpoint; timings then measure the statements, not the catch-up. */
+async function settle(db: BenchDb): Promise<void> {
+  await db.client.query('vacuum analyze');
+  await db.client.query('checkpoint');
+}
+
+/**
+ * History over [historyStart, historyEnd), 1-2 entities per article, inserted roughly in
+ * publication order (+-1 hour of jitter) as ingest writes it. Each call lays another layer over
+ * the same window: the history gets denser, not longer. Returns the generation time.
+ */
+async function addHistory(db: BenchDb, count: number): Promise<number> {
+  const t0 = performance.now();
+  const { client } = db;
+  await client.query(`select setseed(0.42)`);
+  const { rows } = await client.query<{ max: string | null }>(`select max(id)::text as max from article`);
+  await client.query(
+    `insert into article (source_id, external_id, title, published_at, fetched_at, sentiment, scorer)
+     select 'bench', 'h' || g, 'history ' || g,
+            least($4::timestamptz - interval '1 ms', greatest($3::timestamptz,
+              $3::timestamptz + (g - $1::bigint)::float8 / ($2::bigint - $1::bigint + 1) * ($4::timestamptz - $3::timestamptz)
+              + (random() - 0.5) * interval '2 hours')), now(),
+            round((random() * 2 - 1)::numeric, 4)::float8, 'bench'
+       from generate_series($1::bigint, $2::bigint) g`,
+    [db.articles + 1, db.articles + count, historyStart.toISOString(), historyEnd.toISOString()],
+  );
+  await client.query(
+    `insert into article_entity (article_id, entity_id, published_at, sentiment)
+     select a.id, x.e, a.published_at, a.sentiment
+       from article a
+      cross join lateral (select 1 + (a.id * 7919 % $2)::int as e
+                          union select 1 + (a.id * 104729 % $2)::int where a.id % 2 = 0) x
+      where a.id > $1::bigint`,
+    [rows[0]?.max ?? '0', ENTITIES],
+  );
+  db.articles += count;
+  const took = ms(t0);
+  await settle(db);
+  return took;
+}
+
+async function bareRollups(db: BenchDb): Promise<number> {
+  const t0 = performance.now();
+  await db.client.query(BARE_HOURS);
+  await db.client.query(BARE_DAYS);
+  return ms(t0);
+}
+
+/** What ingest does for a fetch: 1,000 new articles in the last 24 hours and their marks, in one transaction. */
+async function ingestNew(db: BenchDb): Promise<number> {
+  const { client } = db;
+  db.batches += 1;
+  await client.query('begin');
+  const { rows } = await client.query<{ id: string }>(
+    `insert into article (source_id, external_id, title, published_at, fetched_at, sentiment, scorer)
+     select 'bench', 'n' || $1::int || '-' || g, 'new', $3::timestamptz + random() * interval '24 hours', now(),
+            round((random() * 2 - 1)::numeric, 4)::float8, 'bench'
+       from generate_series(1, $2::int) g
+     returning id`,
+    [db.batches, NEW_ARTICLES, historyEnd.toISOString()],
+  );
+  const ids = rows.map((r) => r.id);
+  await client.query(
+    `insert into article_entity (article_id, entity_id, published_at, sentiment)
+     select a.id, 1 + (random() * ($2::int - 1))::int, a.published_at, a.sentiment from article a where a.id = any($1::bigint[])`,
+    [ids, ENTITIES],
+  );
+  const marked = await client.query(
+    `insert into rollup_dirty (entity_id, hour_start)
+     select distinct entity_id, date_trunc('hour', published_at, 'UTC') from article_entity where article_id = any($1::bigint[])
+     on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp()`,
+    [ids],
+  );
+  await client.query('commit');
+  return marked.rowCount ?? 0;
+}
+
+async function refreshOnce(db: BenchDb): Promise<{ ms: number; marks: number }> {
+  const marks = await ingestNew(db);
+  const t0 = performance.now();
+  const stats = await refreshDirty(db.orm.em.fork());
+  const took = ms(t0);
+  if (stats.marks !== marks) throw new Error(`bench: refresh consumed ${stats.marks} of ${marks} marks`);
+  return { ms: took, marks };
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const small = await openBenchDb('10k');
+  const big = await openBenchDb('2m');
+  try {
+    console.log(`rollup bench (${ENTITIES} entities, history over ${HISTORY_DAYS} days, 1-2 entities per article)`);
+    console.log(`history 10k generated in ${fmt(await addHistory(small, 10_000))}`);
+    await bareRollups(small);
+    await settle(small);
+    console.log(`history 1M generated in ${fmt(await addHistory(big, 1_000_000))}`);
+
+    // (b) 1M articles: the full rebuild beside the bare SQL, both into an empty rollup table,
+    // alternating twice so background noise hits both alike.
+    await big.client.query(`select count(*) from article_entity`); // the same warm cache for both
+    const bareRuns: number[] = [];
+    const rebuildRuns: number[] = [];
+    let rows = { bare: 0, rebuild: 0, chunks: 0 };
+    for (let round = 0; round < 2; round++) {
+      await big.client.query('truncate sentiment_rollup');
+      await big.client.query('checkpoint');
+      bareRuns.push(await bareRollups(big));
+      rows.bare = (await big.client.query<{ n: number }>(`select count(*)::int as n from sentiment_rollup`)).rows[0]?.n ?? 0;
+      await big.client.query('truncate sentiment_rollup');
+      await big.client.query('checkpoint');
+      const r0 = performance.now();
+      const rebuilt = await rebuildRange(big.orm.em.fork(), { from: historyStart, to: new Date(now.getTime() + HOUR_MS), retentionDays: 3650 });
+      rebuildRuns.push(ms(r0));
+      rows = { ...rows, rebuild: rebuilt.hours + rebuilt.days, chunks: rebuilt.chunks };
+    }
+    const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
+    console.log('(b) full rebuild of 1M articles (two alternating rounds each)');
+    console.log(`  bare INSERT ... SELECT ... GROUP BY, hours + days: ${bareRuns.map(fmt).join(', ')} (${rows.bare} rows)`);
+    console.log(`  rebuildRange, ${rows.chunks} one-day chunks:    ${rebuildRuns.map(fmt).join(', ')} (${rows.rebuild} rows)`);
+    console.log(`  ratio rebuild / bare: ${(sum(rebuildRuns) / sum(bareRuns)).toFixed(2)}x (target <= 1.3x)`);
+
+    console.log(`history 2M generated in ${fmt(await addHistory(big, 1_000_000))}`);
+    await big.client.query('truncate sentiment_rollup');
+    await bareRollups(big);
+    await settle(big);
+
+    // (a) alternate rounds between the two histories; round 0 of each warms up and is not counted.
+    const times = { small: [] as number[], big: [] as number[] };
+    let marks = { small: 0, big: 0 };
+    for (let round = 0; round <= ROUNDS; round++) {
+      const s = await refreshOnce(small);
+      const b = await refreshOnce(big);
+      marks = { small: s.marks, big: b.marks };
+      if (round > 0) {
+        times.small.push(s.ms);
+        times.big.push(b.ms);
+      }
+    }
+    const [s, b] = [median(times.small), median(times.big)];
+    console.log(`(a) incremental refresh after ${NEW_ARTICLES} new articles (median of ${ROUNDS} alternating rounds, ~${marks.big} dirty hours each)`);
+    console.log(`  with 10k articles of history: ${fmt(s)} (runs ${times.small.map(fmt).join(', ')})`);
+    console.log(`  with 2M articles of history:  ${fmt(b)} (runs ${times.big.map(fmt).join(', ')})`);
+    console.log(`  ratio 2M / 10k: ${(b / s).toFixed(2)}x (target <= 1.2x)`);
+    console.log(`total ${fmt(ms(t0))}`);
+  } finally {
+    await dropBenchDb(small);
+    await dropBenchDb(big);
+  }
+}
+
+await main();
