@@ -1,6 +1,8 @@
 /**
  * Throughput of the pure ingest steps, each beside its baseline from the same run:
- *   scorer:  news scorer vs plain vader-sentiment polarity_scores
+ *   scorer:  the VADER port (src/ingest/vader.ts) and the news scorer on it vs plain
+ *            vader-sentiment polarity_scores; the news pre-processing scored by the library
+ *            shows what the news scorer cost before the port
  *   matcher: compiled matcher (~1,000 aliases) vs one regex per entity (the naive approach)
  *   urlKey:  vs bare `new URL()` parsing
  * Run: node bench/ingest-pure.ts
@@ -8,7 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { SentimentIntensityAnalyzer } from 'vader-sentiment';
 import { compileMatcher, type MatchEntity } from '../src/ingest/match.ts';
-import { createNewsScorer } from '../src/ingest/sentiment.ts';
+import { createNewsScorer, newsScoringText } from '../src/ingest/sentiment.ts';
+import { vaderCompound } from '../src/ingest/vader.ts';
 import { urlKey } from '../src/ingest/url-key.ts';
 
 const HEADLINES = 10_000;
@@ -82,7 +85,17 @@ const vaderRate = rate('scorer baseline: vader polarity_scores', () => {
   for (const h of headlines) if (SentimentIntensityAnalyzer.polarity_scores(h).compound > 0.05) pos++;
   return pos;
 });
-rate('scorer: createNewsScorer().score', () => {
+rate('scorer: vaderCompound (port)', () => {
+  let pos = 0;
+  for (const h of headlines) if (vaderCompound(h) > 0.05) pos++;
+  return pos;
+}, vaderRate);
+rate('scorer: news pre-processing + library', () => {
+  let pos = 0;
+  for (const h of headlines) if (SentimentIntensityAnalyzer.polarity_scores(newsScoringText(h)).compound > 0.05) pos++;
+  return pos;
+}, vaderRate);
+rate('scorer: createNewsScorer().score (port)', () => {
   let pos = 0;
   for (const h of headlines) if (news.score(h) > 0.05) pos++;
   return pos;

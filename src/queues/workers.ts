@@ -1,7 +1,7 @@
 import { MetricsTime, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JOB_NAMES, QUEUE_NAMES, type QueueName } from './catalogue.ts';
-import { backoffStrategy } from './job-options.ts';
+import { backoffStrategy, DEFAULT_JOB_OPTIONS } from './job-options.ts';
 import { runJob, type RunDeps } from './run-job.ts';
 import { withDeadline } from '../shutdown.ts';
 
@@ -35,6 +35,9 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
       prefix: options.prefix,
       concurrency: options.concurrency[queue],
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
+      // A job whose worker died is re-run, not failed: handlers are idempotent, and BullMQ's
+      // default (1) fails a manual fetch killed twice and drops its items for good.
+      maxStalledCount: DEFAULT_JOB_OPTIONS.attempts,
       settings: { backoffStrategy },
     });
     const log = options.log.child({ queue });

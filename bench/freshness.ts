@@ -1,0 +1,117 @@
+/**
+ * Freshness: from an ingest's commit to its rollup rows being updated, with default settings
+ * (ROLLUP_DEBOUNCE 2 s), through a real worker process. 50 fetches of a feed that publishes
+ * new Tesla stories on every request; p50/p95/max printed beside the debounce floor and
+ * the target (p95 <= 10 s). Creates and drops its own database and Redis prefix.
+ * Run: node bench/freshness.ts
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { ensureDatabase } from '../src/db/migrate.ts';
+import { rss, type FeedItem } from '../test/support/feeds.ts';
+
+const FETCHES = 50;
+const TARGET_P95_MS = 10_000;
+const DEBOUNCE_MS = 2_000;
+const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const token = randomBytes(4).toString('hex');
+const dbName = `np_bench_fresh_${token}`;
+const prefix = `np_bench_fresh_${token}`;
+const dbUrl = Object.assign(new URL(PG_URL), { pathname: `/${dbName}` }).toString();
+const ROOT = new URL('../', import.meta.url).pathname;
+
+let served = 0;
+const server = createServer((_req, res) => {
+  // Every request publishes 20 new stories in the current hour.
+  const now = new Date();
+  const items: FeedItem[] = Array.from({ length: 20 }, (_, i) => ({
+    guid: `f-${served}-${i}`,
+    title: `Tesla ${i % 2 ? 'shares surge' : 'recall widens'} (${served}.${i})`,
+    link: `https://fresh.example.org/${served}/${i}`,
+    pubDate: new Date(now.getTime() - i * 1000),
+  }));
+  served += 1;
+  res.writeHead(200, { 'content-type': 'application/rss+xml' });
+  res.end(rss(items));
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const feedUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/feed.xml`;
+
+const dir = mkdtempSync(join(tmpdir(), 'np-fresh-'));
+const sourcesFile = join(dir, 'sources.json');
+writeFileSync(sourcesFile, JSON.stringify({ entities: [{ slug: 'tesla', name: 'Tesla' }], sources: [{ id: 'fresh', kind: 'feed', url: feedUrl, cron: '0 0 1 1 *' }] }));
+
+await ensureDatabase(dbUrl);
+const env = { ...process.env, DATABASE_URL: dbUrl, REDIS_URL, QUEUE_PREFIX: prefix, SOURCES_FILE: sourcesFile, HEALTH_PORT: '0', LOG_LEVEL: 'warn' };
+const worker = spawn(process.execPath, ['src/main.ts', 'start'], { cwd: ROOT, env: { ...env, BOARD_PORT: '0' }, stdio: ['ignore', 'ignore', 'inherit'] });
+const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
+const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+const queue = new Queue('ingest', { connection: redis, prefix });
+const events = new QueueEvents('ingest', { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix });
+
+async function cleanup(): Promise<void> {
+  worker.kill('SIGTERM');
+  await new Promise((resolve) => worker.once('exit', resolve));
+  await queue.close();
+  await events.close();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  await pool.end();
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`drop database if exists ${pg.escapeIdentifier(dbName)} with (force)`);
+  await admin.end();
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+try {
+  // Ready once the schema exists and the source is synced.
+  for (let i = 0; ; i++) {
+    const ok = await pool.query(`select 1 from source where id = 'fresh'`).then((r) => r.rowCount === 1, () => false);
+    if (ok) break;
+    if (i > 300) throw new Error('worker did not start');
+    await sleep(100);
+  }
+  await events.waitUntilReady();
+  const lags: number[] = [];
+  for (let i = 0; i < FETCHES; i++) {
+    const job = await queue.add('fetch', { sourceId: 'fresh' });
+    await job.waitUntilFinished(events, 60_000);
+    const run = await pool.query<{ finished_at: Date; inserted: string }>(`select finished_at, stats->>'inserted' as inserted from job_run where queue = 'ingest' and job_id = $1 and status = 'completed'`, [job.id]);
+    const committed = run.rows[0]!.finished_at.getTime();
+    // Fresh = every article of the entity is in its hourly rows and no mark is left.
+    for (;;) {
+      const { rows } = await pool.query<{ fresh: boolean }>(
+        `select (select count(*) from article_entity) = (select coalesce(sum(article_count), 0) from sentiment_rollup where granularity = 'hour')
+            and not exists (select 1 from rollup_dirty) as fresh`,
+      );
+      if (rows[0]!.fresh) break;
+      await sleep(20);
+    }
+    lags.push(Date.now() - committed);
+  }
+  lags.sort((a, b) => a - b);
+  const pct = (p: number) => lags[Math.min(lags.length - 1, Math.ceil((p / 100) * lags.length) - 1)]!;
+  const verdict = pct(95) <= TARGET_P95_MS ? 'meets' : 'MISSES';
+  console.log(`freshness: ${FETCHES} fetches, ingest commit -> rollup updated: p50 ${pct(50)} ms, p95 ${pct(95)} ms, max ${lags.at(-1)} ms  ` +
+    `(floor: ROLLUP_DEBOUNCE ${DEBOUNCE_MS} ms)  ${verdict} target p95 <= ${TARGET_P95_MS} ms`);
+} finally {
+  await cleanup();
+}
