@@ -152,6 +152,8 @@ const envSchema = z.object({
   BOARD_PASSWORD: z.string().optional(),
   BOARD_READ_ONLY: boolFlag.default(false),
   HEALTH_PORT: port.default(8080),
+  // Probes (kubelet, compose) reach the container from outside: all interfaces by default.
+  HEALTH_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE: durationVar.default(25_000),
   INGEST_CONCURRENCY: positiveInt.max(64).default(4),
@@ -172,6 +174,7 @@ export interface Config {
   queuePrefix: string;
   board: { port: number; host: string; user: string; password: string | undefined; readOnly: boolean };
   healthPort: number;
+  healthHost: string;
   logLevel: Env['LOG_LEVEL'];
   shutdownGraceMs: number;
   ingestConcurrency: number;
@@ -226,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
     queuePrefix: e.QUEUE_PREFIX,
     board: { port: e.BOARD_PORT, host: e.BOARD_HOST, user: e.BOARD_USER, password: e.BOARD_PASSWORD, readOnly: e.BOARD_READ_ONLY },
     healthPort: e.HEALTH_PORT,
+    healthHost: e.HEALTH_HOST,
     logLevel: e.LOG_LEVEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     ingestConcurrency: e.INGEST_CONCURRENCY,

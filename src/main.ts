@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, redactUrl, type Logger } from './logger.ts';
 import { Shutdown } from './shutdown.ts';
 import { runMigrations, startBoardProcess, startWorkerProcess } from './process.ts';
+import { BoardConfigError } from './board/server.ts';
 
 const COMMANDS = ['start', 'worker', 'board', 'migrate'] as const;
 type Command = (typeof COMMANDS)[number];
@@ -46,6 +47,11 @@ async function main(): Promise<void> {
     if (command === 'board') await startBoardProcess(config, log, shutdown);
     else await startWorkerProcess(config, log, shutdown, { migrate: command === 'start', board: command === 'start' });
   } catch (err) {
+    if (err instanceof BoardConfigError) {
+      process.stderr.write(`newspulse: ${err.message}\n`);
+      await shutdown.run('start failed');
+      process.exit(2);
+    }
     log.fatal({ err }, 'could not start');
     await shutdown.run('start failed');
     process.exit(1);

@@ -101,7 +101,7 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
   shutdown.add('workers', () => workerSet.close(config.shutdownGraceMs));
 
   const checks = [postgresCheck(orm), redisCheck(redis), consumingCheck(workerSet.workers, queues, config.readinessStallMs)];
-  const health = await startHealthServer({ port: config.healthPort, checks, log, metrics: () => services.metrics.render() });
+  const health = await startHealthServer({ port: config.healthPort, host: config.healthHost, checks, log, metrics: () => services.metrics.render() });
   shutdown.add('health', () => health.close());
 
   if (options.board) {

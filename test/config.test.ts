@@ -37,6 +37,7 @@ describe('loadConfig', () => {
     expect(config.queuePrefix).toBe('newspulse');
     expect(config.board).toEqual({ port: 3000, host: '127.0.0.1', user: 'admin', password: undefined, readOnly: false });
     expect(config.healthPort).toBe(8080);
+    expect(config.healthHost).toBe('0.0.0.0');
     expect(config.shutdownGraceMs).toBe(25_000);
     expect(config.sources.map((s) => [s.id, s.schedule])).toEqual([
       ['bbc', { every: 900_000 }],

@@ -125,11 +125,13 @@ async function connectRedis(config: Config) {
 }
 
 async function connectPostgres(config: Config): Promise<Orm> {
+  let orm: Orm | undefined;
   try {
-    const orm = await openOrm(config.databaseUrl, { pool: { min: 0, max: 2 } });
+    orm = await openOrm(config.databaseUrl, { pool: { min: 0, max: 2 } });
     await orm.em.fork().execute('select 1');
     return orm;
   } catch (err) {
+    await orm?.close(true).catch(() => {});
     throw new UnreachableError(`cannot reach Postgres at ${redactUrl(config.databaseUrl)}: ${(err as Error).message}`);
   }
 }
@@ -203,13 +205,18 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
   let redis: Awaited<ReturnType<typeof connectRedis>> | undefined;
   let queues: Queues | undefined;
   try {
-    [orm, redis] = await Promise.all([connectPostgres(config), connectRedis(config)]);
-    queues = createQueues(redis, config.queuePrefix, createLogger('silent'));
+    // allSettled: when one side fails, the other's open connection must still be closed below.
+    const [pgResult, redisResult] = await Promise.allSettled([connectPostgres(config), connectRedis(config)]);
+    if (pgResult.status === 'fulfilled') orm = pgResult.value;
+    if (redisResult.status === 'fulfilled') redis = redisResult.value;
+    if (pgResult.status === 'rejected') throw pgResult.reason;
+    if (redisResult.status === 'rejected') throw redisResult.reason;
+    queues = createQueues(redisResult.value, config.queuePrefix, createLogger('silent'));
     if (command === 'status') {
-      await printStatus({ orm, queues, json: Boolean(args.values.json), out });
+      await printStatus({ orm: pgResult.value, queues, json: Boolean(args.values.json), out });
       return 0;
     }
-    const payloads = await payloadsFor(command, args, orm);
+    const payloads = await payloadsFor(command, args, pgResult.value);
     const jobs = await enqueue(queues, payloads);
     if (!args.values.wait) {
       for (const job of jobs) {
@@ -239,6 +246,6 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
 }
 
 if (import.meta.main) {
-  // Hard ceiling for connection attempts so an unreachable service never hangs a terminal.
-  process.exitCode = await main(process.argv.slice(2));
+  // Exit explicitly: a stray handle (a half-open socket) must never keep a terminal waiting.
+  process.exit(await main(process.argv.slice(2)));
 }

@@ -56,15 +56,16 @@ export async function followJobs(queues: Queues, jobs: Job[], options: { json: b
       let lastAttempts = 0;
       say(`${label(initial)}: enqueued as ${initial.queueName}/${initial.id}`);
       for (;;) {
+        // State first, then the job: a job read before it finished would carry no result.
+        const state = await queue.getJobState(initial.id!);
         const job = await queue.getJob(initial.id!);
-        if (!job) return { id: initial.id, queue: initial.queueName, name: initial.name, data: initial.data, state: 'missing', failure: 'job disappeared (removed from Redis)', attempts: lastAttempts };
-        const state = await job.getState();
+        if (!job || state === 'unknown') return { id: initial.id, queue: initial.queueName, name: initial.name, data: initial.data, state: 'missing', failure: 'job disappeared (removed from Redis)', attempts: lastAttempts };
         if (job.attemptsMade > lastAttempts && state !== 'completed' && state !== 'failed') {
           say(`${label(job)}: attempt ${job.attemptsMade} failed (${job.failedReason}); retrying`);
         }
         lastAttempts = job.attemptsMade;
         const progress = describeProgress(job.progress);
-        if (progress.percent !== null && progress.text !== lastProgress && state === 'active') {
+        if (progress.percent !== null && progress.percent > 0 && progress.text !== lastProgress && state === 'active') {
           lastProgress = progress.text;
           if (options.tty && !options.json && jobs.length === 1) {
             const filled = Math.round((progress.percent / 100) * BAR_WIDTH);

@@ -32,6 +32,7 @@ export function startNode(teardown: Teardown, name: string, args: string[], env:
       LOG_LEVEL: 'info',
       // Diagnostics, e.g. FAULT_NODE_OPTIONS=--max-old-space-size=96 to tell a leak from lazy GC.
       ...(process.env.FAULT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.FAULT_NODE_OPTIONS } : {}),
+      ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
