@@ -22,6 +22,10 @@ import { startPostgres, type PrivateCluster } from './postgres.ts';
 import { startRedis, type PrivateRedis, type RedisOptions } from './redis.ts';
 import { sleep, Teardown } from './teardown.ts';
 import { startNode, type NodeProcess } from './worker.ts';
+import packageJson from '../../../package.json' with { type: 'json' };
+
+/** Node flags of `npm run worker` (the heap bound), so the suite runs workers exactly as users do. */
+const WORKER_NODE_ARGS = packageJson.scripts.worker.split(/\s+/).filter((arg) => arg.startsWith('--'));
 
 export interface Stack {
   teardown: Teardown;
@@ -127,7 +131,7 @@ export async function startStack(label: string, options: { redis?: RedisOptions 
     async startWorker(name, extra = {}, { ready = true } = {}) {
       const workerEnv = await env(extra);
       const healthPort = Number(workerEnv.HEALTH_PORT);
-      const worker = Object.assign(startNode(teardown, name, ['src/main.ts', 'worker'], workerEnv), {
+      const worker = Object.assign(startNode(teardown, name, [...WORKER_NODE_ARGS, 'src/main.ts', 'worker'], workerEnv), {
         healthPort,
         async readiness() {
           try {
