@@ -30,6 +30,7 @@ export interface PersistResult {
 // Rows travel as one array per column (unnest), so a batch is one short statement with a
 // dozen parameters instead of thousands: measured faster than multi-row VALUES.
 const BATCH = 5_000;
+const HOUR_MS = 3_600_000;
 
 function chunks<T>(rows: readonly T[], size = BATCH): T[][] {
   const out: T[][] = [];
@@ -70,13 +71,13 @@ interface Link {
   sentiment: number;
 }
 
+/** Links of articles this transaction just inserted: they cannot conflict, so no ON CONFLICT (speculative insertion costs). */
 async function insertLinks(tx: EntityManager, links: readonly Link[]): Promise<void> {
   for (const batch of chunks(links)) {
     await raw`
       insert into article_entity (article_id, entity_id, published_at, sentiment)
       select * from unnest(${batch.map((l) => l.article_id)}::bigint[], ${batch.map((l) => l.entity_id)}::int[],
-                           ${batch.map((l) => l.published_at.toISOString())}::timestamptz[], ${batch.map((l) => l.sentiment)}::float8[])
-      on conflict do nothing`.execute(sql(tx));
+                           ${batch.map((l) => l.published_at.toISOString())}::timestamptz[], ${batch.map((l) => l.sentiment)}::float8[])`.execute(sql(tx));
   }
 }
 
@@ -118,8 +119,8 @@ export async function persistItems(tx: EntityManager, input: PersistInput): Prom
       for (const entityId of trend?.entityIds ?? []) trendLinks.push({ trend_id: Number(row.id), entity_id: entityId, observed_at: trend!.observedAt });
     }
   }
-  for (const batch of chunks(trendLinks, 5_000)) {
-    await db.insertInto('trend_entity').values(batch).onConflict((oc) => oc.doNothing()).execute();
+  for (const batch of chunks(trendLinks)) {
+    await db.insertInto('trend_entity').values(batch).execute();
   }
 
   const dirtyMarks = await markDirty(tx, [
@@ -143,20 +144,17 @@ export async function persistItems(tx: EntityManager, input: PersistInput): Prom
  * which tells a running refresh that this mark is newer than the one it read.
  */
 export async function markDirty(tx: EntityManager, touches: readonly { entityId: number; at: Date }[]): Promise<number> {
-  if (touches.length === 0) return 0;
-  const entityIds = touches.map((t) => t.entityId);
-  const stamps = touches.map((t) => t.at.toISOString());
-  const result = await raw<{ n: number }>`
-    with marks as (
-      select distinct e as entity_id, date_trunc('hour', t::timestamptz, 'UTC') as hour_start
-        from unnest(${entityIds}::int[], ${stamps}::text[]) as u(e, t)
-       order by 1, 2
-    ), upserted as (
-      insert into rollup_dirty (entity_id, hour_start)
-      select entity_id, hour_start from marks
-      on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp()
-      returning 1
-    )
-    select count(*)::int as n from upserted`.execute(sql(tx));
-  return result.rows[0]?.n ?? 0;
+  // Distinct (entity, hour) pairs, sorted so concurrent writers lock marks in one order.
+  const pairs = new Map<string, { entityId: number; hour: number }>();
+  for (const t of touches) {
+    const hour = Math.floor(t.at.getTime() / HOUR_MS) * HOUR_MS;
+    pairs.set(`${t.entityId}:${hour}`, { entityId: t.entityId, hour });
+  }
+  if (pairs.size === 0) return 0;
+  const marks = [...pairs.values()].sort((a, b) => a.entityId - b.entityId || a.hour - b.hour);
+  await raw`
+    insert into rollup_dirty (entity_id, hour_start)
+    select * from unnest(${marks.map((m) => m.entityId)}::int[], ${marks.map((m) => new Date(m.hour).toISOString())}::timestamptz[])
+    on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp()`.execute(sql(tx));
+  return marks.length;
 }
