@@ -6,7 +6,6 @@
  * Run: node bench/freshness.ts
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,16 +16,12 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ensureDatabase } from '../src/db/migrate.ts';
 import { rss, type FeedItem } from '../test/support/feeds.ts';
+import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
 
 const FETCHES = 50;
 const TARGET_P95_MS = 10_000;
 const DEBOUNCE_MS = 2_000;
-const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const token = randomBytes(4).toString('hex');
-const dbName = `np_bench_fresh_${token}`;
-const prefix = `np_bench_fresh_${token}`;
-const dbUrl = Object.assign(new URL(PG_URL), { pathname: `/${dbName}` }).toString();
+const { dbName, dbUrl, prefix } = benchNamespace('fresh');
 const ROOT = new URL('../', import.meta.url).pathname;
 
 let served = 0;
@@ -63,18 +58,10 @@ async function cleanup(): Promise<void> {
   await new Promise((resolve) => worker.once('exit', resolve));
   await queue.close();
   await events.close();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
   redis.disconnect();
+  await deletePrefix(prefix);
   await pool.end();
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`drop database if exists ${pg.escapeIdentifier(dbName)} with (force)`);
-  await admin.end();
+  await dropDatabase(dbName);
   server.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -12,7 +12,6 @@
  * removed at the end, also on failure or Ctrl-C.
  * Run: node bench/ingest.ts   (BENCH_PG_URL / BENCH_REDIS_URL override the local defaults)
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +33,7 @@ import { closeQueues, createQueues } from '../src/queues/queues.ts';
 import { startWorkers } from '../src/queues/workers.ts';
 import { parseSource } from '../src/sources/index.ts';
 import { generatedItems, rss } from '../test/support/feeds.ts';
+import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
 
 const ITEMS = 10_000;
 const ENTITIES = 50;
@@ -43,12 +43,7 @@ const SOURCE_ID = 'bench-feed';
 const E2E_TARGET = 10_000;
 const PERSIST_TARGET = 0.65;
 
-const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const token = randomBytes(4).toString('hex');
-const dbName = `np_bench_${token}`;
-const prefix = `np_bench_${token}`;
-const dbUrl = Object.assign(new URL(PG_URL), { pathname: `/${dbName}` }).toString();
+const { dbName, dbUrl, prefix } = benchNamespace('ingest');
 const log = pino({ level: 'silent' });
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -96,30 +91,6 @@ async function serve(body: string): Promise<{ server: Server; url: string }> {
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/feed.xml` };
 }
 
-async function dropDatabase(): Promise<void> {
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  try {
-    await admin.query(`drop database if exists ${pg.escapeIdentifier(dbName)} with (force)`);
-  } finally {
-    await admin.end();
-  }
-}
-
-async function deletePrefix(): Promise<void> {
-  const redis = createRedis(REDIS_URL, 'worker');
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 /** Empties everything a fetch writes, so each round inserts into empty tables. */
 async function resetIngestTables(pool: pg.Pool): Promise<void> {
   await pool.query('truncate article, article_entity, trend, trend_entity, rollup_dirty, job_run restart identity');
@@ -160,7 +131,7 @@ async function main(): Promise<void> {
   const body = rss(items);
 
   await ensureDatabase(dbUrl);
-  releasers.push({ name: `database ${dbName}`, release: dropDatabase });
+  releasers.push({ name: `database ${dbName}`, release: () => dropDatabase(dbName) });
   const orm: Orm = await openOrm(dbUrl);
   releasers.push({ name: 'orm', release: () => orm.close(true) });
   await migrate(orm);
@@ -186,7 +157,7 @@ async function main(): Promise<void> {
   });
   await syncConfig(orm.em.fork(), config);
 
-  releasers.push({ name: `redis prefix ${prefix}`, release: deletePrefix });
+  releasers.push({ name: `redis prefix ${prefix}`, release: () => deletePrefix(prefix) });
   const producer = createRedis(REDIS_URL, 'worker');
   releasers.push({ name: 'redis', release: async () => producer.disconnect() });
   const queues = createQueues(producer, prefix, log);
