@@ -65,7 +65,9 @@ export async function followJobs(queues: Queues, jobs: Job[], options: { json: b
         }
         lastAttempts = job.attemptsMade;
         const progress = describeProgress(job.progress);
-        if (progress.percent !== null && progress.percent > 0 && progress.text !== lastProgress && state === 'active') {
+        // Shown while active, and once more at the end if a fast job finished between polls.
+        const finished = state === 'completed' || state === 'failed';
+        if (progress.percent !== null && progress.percent > 0 && progress.text !== lastProgress && (state === 'active' || finished)) {
           lastProgress = progress.text;
           if (options.tty && !options.json && jobs.length === 1) {
             const filled = Math.round((progress.percent / 100) * BAR_WIDTH);
@@ -74,7 +76,7 @@ export async function followJobs(queues: Queues, jobs: Job[], options: { json: b
             say(`${label(job)}: progress ${progress.percent.toFixed(0)}% (${progress.text})`);
           }
         }
-        if (state === 'completed' || state === 'failed') {
+        if (finished) {
           if (options.tty && !options.json && lastProgress && jobs.length === 1) out.write('\n');
           const seconds = ((Date.now() - started) / 1000).toFixed(1);
           if (state === 'completed') say(`${label(job)}: completed in ${seconds}s: ${summary(job.returnvalue)}`);
