@@ -148,6 +148,8 @@ describe('worker process + enqueue script', () => {
     const enqueued = await runCli(['fetch', 'slow-feed'], env);
     expect(enqueued.code).toBe(0);
     await eventually(async () => (await db.pool.query(`select 1 from job_run where source_id = 'slow-feed' and status = 'running'`)).rowCount, 20_000, 'running slow fetch');
+    // The row opens before the request goes out: wait until the server holds the request.
+    await eventually(async () => releaseSlow !== undefined, 20_000, 'slow request received');
     worker.child.kill('SIGTERM');
     await worker.waitForLog(/"msg":"shutting down"/);
     releaseSlow!();
