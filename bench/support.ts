@@ -1,7 +1,7 @@
 /** What every benchmark needs: where Postgres and Redis are, a throwaway namespace, cleanup. */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
+import { deleteKeysUnder } from '../test/support/redis-keys.ts';
 
 export const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -23,16 +23,6 @@ export async function dropDatabase(name: string): Promise<void> {
 }
 
 /** Deletes exactly the keys under `prefix` (never FLUSHALL). */
-export async function deletePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+export function deletePrefix(prefix: string): Promise<void> {
+  return deleteKeysUnder(REDIS_URL, prefix);
 }
