@@ -7,10 +7,9 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start as startFixtureServer, type FixtureServer } from '../sources/fixture-server.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-import { REDIS_URL } from '../support/env.ts';
 import { generatedItems, rss } from '../support/feeds.ts';
-import { freePort, runCli, startProcess, writeSourcesFile, type RunningProcess } from '../support/processes.ts';
-import { deletePrefix, testPrefix } from '../support/redis.ts';
+import { freePort, runCli, startProcess, startTestWorker, type RunningProcess } from '../support/processes.ts';
+import { deletePrefix } from '../support/redis.ts';
 import { diffRollups, expectRollupsEqualOracle, rollupRows } from '../rollup/oracle.ts';
 
 const NOW = new Date();
@@ -60,7 +59,7 @@ describe('enqueue script against a worker process', () => {
         '/tech.xml': { headers: { 'content-type': 'application/rss+xml' }, body: rss(generatedItems(6, NOW, { prefix: 'tech', host: 'tech.example.org', stepMinutes: 95 })) },
       },
     });
-    const sourcesFile = writeSourcesFile({
+    ({ worker, env } = await startTestWorker(db.url, 'cli', {
       entities: [
         { slug: 'tesla', name: 'Tesla' },
         { slug: 'apple', name: 'Apple' },
@@ -71,17 +70,7 @@ describe('enqueue script against a worker process', () => {
         { id: 'markets', kind: 'feed', url: server.url('/markets.xml'), ...YEARLY },
         { id: 'tech', kind: 'feed', url: server.url('/tech.xml'), ...YEARLY },
       ],
-    });
-    env = {
-      DATABASE_URL: db.url,
-      REDIS_URL,
-      QUEUE_PREFIX: testPrefix('cli'),
-      SOURCES_FILE: sourcesFile,
-      HEALTH_PORT: String(await freePort()),
-      ROLLUP_DEBOUNCE: '200ms',
-    };
-    worker = startProcess('src/main.ts', ['worker'], env);
-    await worker.waitForLog(/"msg":"worker ready"/);
+    }));
   });
 
   afterAll(async () => {

@@ -6,10 +6,9 @@ import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start as startFixtureServer, type FixtureServer } from '../sources/fixture-server.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-import { REDIS_URL } from '../support/env.ts';
 import { generatedItems, rss } from '../support/feeds.ts';
-import { eventually, freePort, runCli, startProcess, writeSourcesFile, type RunningProcess } from '../support/processes.ts';
-import { deletePrefix, testPrefix } from '../support/redis.ts';
+import { eventually, runCli, startProcess, startTestWorker, type RunningProcess } from '../support/processes.ts';
+import { deletePrefix } from '../support/redis.ts';
 
 const NOW = new Date();
 const FEED_ITEMS = generatedItems(8, NOW, { prefix: 'e2e' });
@@ -39,7 +38,7 @@ describe('worker process + enqueue script', () => {
         '/gone.xml': { status: 404, body: 'not here' },
       },
     });
-    const sourcesFile = writeSourcesFile({
+    ({ worker, env } = await startTestWorker(db.url, 'e2e', {
       entities: [
         { slug: 'tesla', name: 'Tesla' },
         { slug: 'apple', name: 'Apple' },
@@ -50,17 +49,7 @@ describe('worker process + enqueue script', () => {
         { id: 'slow-feed', kind: 'feed', url: server.url('/slow.xml'), ...YEARLY },
         { id: 'gone-feed', kind: 'feed', url: server.url('/gone.xml'), ...YEARLY },
       ],
-    });
-    env = {
-      DATABASE_URL: db.url,
-      REDIS_URL,
-      QUEUE_PREFIX: testPrefix('e2e'),
-      SOURCES_FILE: sourcesFile,
-      HEALTH_PORT: String(await freePort()),
-      ROLLUP_DEBOUNCE: '200ms',
-    };
-    worker = startProcess('src/main.ts', ['worker'], env);
-    await worker.waitForLog(/"msg":"worker ready"/);
+    }));
   });
 
   afterAll(async () => {

@@ -3,6 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REDIS_URL } from './env.ts';
+import { testPrefix } from './redis.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -115,4 +117,22 @@ export async function eventually<T>(probe: () => Promise<T | null | undefined | 
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * A real `node src/main.ts worker` for a test file: its sources file, its own queue prefix
+ * and health port, a short rollup debounce. Resolves once the worker logs that it is ready.
+ */
+export async function startTestWorker(databaseUrl: string, label: string, sources: unknown): Promise<{ worker: RunningProcess; env: Record<string, string> }> {
+  const env = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL,
+    QUEUE_PREFIX: testPrefix(label),
+    SOURCES_FILE: writeSourcesFile(sources),
+    HEALTH_PORT: String(await freePort()),
+    ROLLUP_DEBOUNCE: '200ms',
+  };
+  const worker = startProcess('src/main.ts', ['worker'], env);
+  await worker.waitForLog(/"msg":"worker ready"/);
+  return { worker, env };
 }
