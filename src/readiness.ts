@@ -25,8 +25,12 @@ export function consumingCheck(workers: Record<QueueName, Worker>, queues: Queue
   // Jobs this process is running, per queue: a busy worker that leaves jobs waiting is slow, not wedged.
   const active: Record<string, number> = Object.fromEntries(QUEUE_NAMES.map((q) => [q, 0]));
   for (const queue of QUEUE_NAMES) {
-    workers[queue].on('active', () => void active[queue]!++);
-    const done = () => void (active[queue] = Math.max(0, active[queue]! - 1));
+    workers[queue].on('active', () => {
+      active[queue]! += 1;
+    });
+    const done = () => {
+      active[queue] = Math.max(0, active[queue]! - 1);
+    };
     workers[queue].on('completed', done);
     workers[queue].on('failed', done);
   }

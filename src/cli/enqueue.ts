@@ -4,7 +4,7 @@
  * 3 Redis or Postgres unreachable.
  */
 import { parseArgs } from 'node:util';
-import { Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { redactUrl } from '../logger.ts';
 import { openOrm, type Orm } from '../db/orm.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start as startFixtureServer, type FixtureServer } from '../sources/fixture-server.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { generatedItems, rss } from '../support/feeds.ts';
-import { freePort, runCli, startProcess, startTestWorker, type RunningProcess } from '../support/processes.ts';
+import { freePort, runCli, startTestWorker, type RunningProcess } from '../support/processes.ts';
 import { deletePrefix } from '../support/redis.ts';
 import { diffRollups, expectRollupsEqualOracle, rollupRows } from '../rollup/oracle.ts';
 

@@ -131,7 +131,7 @@ describe('fault 7: hostile sources', () => {
     add('x-gzip-bomb', `gzip bomb (1 GiB of zeros in ${Math.round(bomb.length / 1024)} KiB)`, (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/rss+xml', 'content-encoding': 'gzip', 'content-length': bomb.length }).end(bomb);
     });
-    add('x-redirect-loop', 'redirect loop', (req, res) => {
+    add('x-redirect-loop', 'redirect loop', (_req, res) => {
       res.writeHead(302, { location: '/x-redirect-loop-b' }).end();
     });
     server.route('/x-redirect-loop-b', (_req, res) => void res.writeHead(302, { location: '/x-redirect-loop' }).end());
