@@ -46,7 +46,7 @@ const sourcesFile = join(dir, 'sources.json');
 writeFileSync(sourcesFile, JSON.stringify({ entities: [{ slug: 'tesla', name: 'Tesla' }], sources: [{ id: 'fresh', kind: 'feed', url: feedUrl, cron: '0 0 1 1 *' }] }));
 
 await ensureDatabase(dbUrl);
-const env = { ...process.env, DATABASE_URL: dbUrl, REDIS_URL, QUEUE_PREFIX: prefix, SOURCES_FILE: sourcesFile, HEALTH_PORT: '0', LOG_LEVEL: 'warn' };
+const env = { ...process.env, DATABASE_URL: dbUrl, REDIS_URL, QUEUE_PREFIX: prefix, SOURCES_FILE: sourcesFile, HEALTH_PORT: '0', LOG_LEVEL: 'warn', FETCH_ALLOW_PRIVATE: '127.0.0.1/32' };
 const worker = spawn(process.execPath, ['src/main.ts', 'start'], { cwd: ROOT, env: { ...env, BOARD_PORT: '0' }, stdio: ['ignore', 'ignore', 'inherit'] });
 const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
 const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });

@@ -152,6 +152,7 @@ async function main(): Promise<void> {
     SOURCES_FILE: sourcesFile,
     QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'silent',
+    FETCH_ALLOW_PRIVATE: '127.0.0.1/32',
     // No refresh runs during the measurements.
     ROLLUP_DEBOUNCE: '1h',
   });

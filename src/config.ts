@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { SOURCE_KINDS } from './sources/types.ts';
+import { parseAllowPrivate, type AllowPrivate } from './sources/address-policy.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -163,6 +164,16 @@ const envSchema = z.object({
   JOB_RUN_RETENTION_DAYS: positiveInt.default(30),
   ROLLUP_DEBOUNCE: durationVar.default(2_000),
   READINESS_STALL: durationVar.default(60_000),
+  // SSRF guard: feed fetches refuse loopback/private/metadata addresses unless allowed here.
+  FETCH_ALLOW_PRIVATE: z
+    .string()
+    .transform((v, ctx) => {
+      const parsed = parseAllowPrivate(v);
+      if (parsed.ok) return parsed.value;
+      ctx.addIssue({ code: 'custom', message: parsed.problem });
+      return z.NEVER;
+    })
+    .default(false),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -178,7 +189,7 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   shutdownGraceMs: number;
   ingestConcurrency: number;
-  http: { timeoutMs: number; maxBodyBytes: number };
+  http: { timeoutMs: number; maxBodyBytes: number; allowPrivate: AllowPrivate };
   retention: { articleDays: number; jobRunDays: number };
   rollupDebounceMs: number;
   /** /readyz turns red when jobs wait longer than this while workers have free slots. */
@@ -233,7 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
     logLevel: e.LOG_LEVEL,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     ingestConcurrency: e.INGEST_CONCURRENCY,
-    http: { timeoutMs: e.HTTP_TIMEOUT, maxBodyBytes: e.HTTP_MAX_BODY_BYTES },
+    http: { timeoutMs: e.HTTP_TIMEOUT, maxBodyBytes: e.HTTP_MAX_BODY_BYTES, allowPrivate: e.FETCH_ALLOW_PRIVATE },
     retention: { articleDays: e.ARTICLE_RETENTION_DAYS, jobRunDays: e.JOB_RUN_RETENTION_DAYS },
     rollupDebounceMs: e.ROLLUP_DEBOUNCE,
     readinessStallMs: e.READINESS_STALL,

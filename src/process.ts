@@ -61,7 +61,7 @@ export async function buildServices(config: Config, orm: Orm, queues: Queues, lo
     log,
     orm,
     queues,
-    http: createHttpClient({ userAgent: USER_AGENT, maxBodyBytes: config.http.maxBodyBytes, totalTimeoutMs: config.http.timeoutMs }),
+    http: createHttpClient({ userAgent: USER_AGENT, maxBodyBytes: config.http.maxBodyBytes, totalTimeoutMs: config.http.timeoutMs, allowPrivate: config.http.allowPrivate }),
     scorer: createNewsScorer(),
     entities: await loadEntityMatcher(orm.em.fork()),
     metrics: new Metrics({ queues, orm }),

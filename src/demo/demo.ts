@@ -174,6 +174,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoHandle> {
       BOARD_PASSWORD: settings.boardPassword,
       HEALTH_PORT: healthPort,
       LOG_LEVEL: settings.logLevel,
+      // The sample feeds come from the demo's own server on 127.0.0.1: allow exactly that.
+      FETCH_ALLOW_PRIVATE: '127.0.0.1/32',
     });
     out.write(`newspulse demo: database ${settings.databaseName}, queue prefix ${settings.queuePrefix}, sample sources on ${server.origin}\n`);
     out.write(`newspulse demo: logs go to stderr at level ${settings.logLevel}; starting (the first fetches and rollups take a few seconds, at most ${Math.round((options.settleTimeoutMs ?? SETTLE_TIMEOUT_MS) / 1000)}s)\n`);

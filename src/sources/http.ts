@@ -2,21 +2,24 @@ import { STATUS_CODES } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { Agent, interceptors, type Dispatcher } from 'undici';
+import { Agent, buildConnector, interceptors, type Dispatcher } from 'undici';
 import { PermanentError, TransientError } from '../errors.ts';
+import { createAddressPolicy, type AllowPrivate } from './address-policy.ts';
 import { parseRfc822 } from './dates.ts';
 
 /**
  * The only module that knows undici. One keep-alive Agent with redirects; bodies are decompressed
  * here (so the size cap counts decompressed bytes and stops a gzip bomb after the cap, not after
  * the bomb); every failure leaves as a TransientError or PermanentError whose message starts with
- * `fetch <label>: ` and names the URL, with the undici/zlib error as `cause`.
+ * `fetch <label>: ` and names the URL (credentials redacted), with the undici/zlib error as `cause`.
+ * Connections go only to addresses the address policy allows (SSRF protection): the check sits
+ * in the connector, after DNS resolution, so it covers every redirect hop and DNS rebinding.
  */
 
 const MiB = 1024 * 1024;
 
 /** The limits of a client, every one set. */
-export type HttpLimits = Required<Omit<HttpClientOptions, 'userAgent'>>;
+export type HttpLimits = Required<Omit<HttpClientOptions, 'userAgent' | 'allowPrivate'>>;
 
 export const HTTP_DEFAULTS: Readonly<HttpLimits> = {
   maxBodyBytes: 15 * MiB,
@@ -41,6 +44,11 @@ export interface HttpClientOptions {
   totalTimeoutMs?: number;
   /** Redirects followed before giving up (permanently). Default 5. */
   maxRedirects?: number;
+  /**
+   * FETCH_ALLOW_PRIVATE: which loopback/private/special addresses may be fetched. Default: none.
+   * `true` allows all of them except 169.254.0.0/16 (cloud metadata), which only a listed CIDR allows.
+   */
+  allowPrivate?: AllowPrivate;
 }
 
 export interface GetOptions {
@@ -86,7 +94,7 @@ export interface HttpClient {
  * so a longer HTTP_TIMEOUT is not silently cut short by their 20 s defaults.
  */
 export function resolveLimits(options: HttpClientOptions): HttpLimits {
-  const { userAgent: _userAgent, ...limits } = options;
+  const { userAgent: _userAgent, allowPrivate: _allowPrivate, ...limits } = options;
   const given = definedOnly(limits);
   const total = given.totalTimeoutMs ?? HTTP_DEFAULTS.totalTimeoutMs;
   return { ...HTTP_DEFAULTS, headersTimeoutMs: total, bodyTimeoutMs: total, ...given };
@@ -95,8 +103,20 @@ export function resolveLimits(options: HttpClientOptions): HttpLimits {
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const { userAgent } = options;
   const config = resolveLimits(options);
+  const policy = createAddressPolicy(options.allowPrivate ?? false);
+  const connectResolved = buildConnector({ timeout: config.connectTimeoutMs, lookup: policy.lookup });
+  // IP literals never reach `lookup` (net.connect skips DNS for them): check those here.
+  const connect: buildConnector.connector = (opts, callback) => {
+    try {
+      policy.checkLiteral(opts.hostname);
+    } catch (err) {
+      callback(err as Error, null);
+      return;
+    }
+    connectResolved(opts, callback);
+  };
   const agent = new Agent({
-    connectTimeout: config.connectTimeoutMs,
+    connect,
     headersTimeout: config.headersTimeoutMs,
     bodyTimeout: config.bodyTimeoutMs,
     keepAliveTimeout: 30_000,
@@ -108,12 +128,15 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   async function get(url: string, { label, etag, lastModified, signal, accept }: GetOptions): Promise<HttpResult> {
     const target = httpUrl(url, label);
     const deadline = AbortSignal.timeout(config.totalTimeoutMs);
-    const context: FailureContext = { label, url: target.href, deadline, callerSignal: signal, config };
+    const context: FailureContext = { label, url: redactUrlSecrets(target.href), deadline, callerSignal: signal, config };
     const headers: Record<string, string> = {
       'user-agent': userAgent,
       accept: accept ?? '*/*',
       'accept-encoding': 'gzip, deflate, br',
     };
+    // undici never sends URL userinfo: send it as Basic auth (dropped by undici on a cross-origin redirect).
+    const basic = basicAuthorization(target);
+    if (basic) headers.authorization = basic;
     if (etag) headers['if-none-match'] = etag;
     if (lastModified) headers['if-modified-since'] = lastModified;
 
@@ -125,7 +148,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         headers,
         signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
       });
-      context.url = finalUrl(res.context) ?? target.href;
+      context.url = redactUrlSecrets(finalUrl(res.context) ?? target.href);
       const validators = {
         etag: header(res.headers, 'etag'),
         lastModified: header(res.headers, 'last-modified'),
@@ -185,12 +208,53 @@ function httpUrl(url: string, label: string): URL {
   try {
     parsed = new URL(url);
   } catch (err) {
-    throw new PermanentError(`fetch ${label}: invalid URL ${JSON.stringify(url)}`, { cause: err });
+    // No echo of the text: it may hold a credential; its length helps find it.
+    throw new PermanentError(`fetch ${label}: invalid URL (${url.length} characters)`, { cause: err });
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new PermanentError(`fetch ${label}: unsupported URL scheme ${parsed.protocol} in ${url}`);
+    throw new PermanentError(`fetch ${label}: unsupported URL scheme ${parsed.protocol} in ${redactUrlSecrets(parsed.href)}`);
   }
   return parsed;
+}
+
+/** `Basic …` for a URL's userinfo (percent-decoded, as browsers do); null without one. */
+function basicAuthorization(url: URL): string | null {
+  if (!url.username && !url.password) return null;
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  const credentials = `${decode(url.username)}:${decode(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
+}
+
+/** Query parameters whose values are credentials: api_key, apikey, token, access_token, sig, … */
+const SECRET_PARAM = /(^|[-_.])(api[-_]?key|apikey|key|token|secret|password|passwd|pwd|pass|sig|signature|auth|authorization|credentials?|session|sessionid|sid)$|token|secret|password|apikey|api_key/i;
+
+/**
+ * The URL as shown in errors and logs: userinfo removed, the values of credential-like query
+ * parameters replaced. Text that is not a URL is not echoed at all.
+ */
+export function redactUrlSecrets(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return '[unparseable URL]';
+  }
+  if (parsed.username || parsed.password) {
+    parsed.username = '';
+    parsed.password = '';
+  }
+  for (const name of new Set(parsed.searchParams.keys())) {
+    if (SECRET_PARAM.test(name)) parsed.searchParams.set(name, 'REDACTED');
+  }
+  return parsed.href;
 }
 
 /** The redirect interceptor records each URL it requested in `context.history`; the last is final. */
@@ -287,6 +351,11 @@ function classify(err: unknown, ctx: FailureContext): Error {
     return new PermanentError(`${prefix} too many redirects (more than ${ctx.config.maxRedirects}) ${from}`, { cause: err });
   }
   if (/redirect loop/i.test(message)) return new PermanentError(`${prefix} redirect loop ${from}`, { cause: err });
+  if (code === 'ERR_ADDRESS_REFUSED') return new PermanentError(`${prefix} ${causeWithCode(err, code)?.message ?? message} ${from}`, { cause: err });
+  if (code === 'UND_ERR_INVALID_ARG' && /URL protocol/i.test(message)) {
+    // Only http(s) is followed: a Location of file:, gopher:, data: … will not change on retry.
+    return new PermanentError(`${prefix} redirect to a non-http(s) URL refused (only http and https are followed) ${from}`, { cause: err });
+  }
   if (code?.startsWith('Z_') || code?.startsWith('ERR__ERROR') || code?.startsWith('ERR_BROTLI')) {
     // Z_BUF_ERROR (the stream ended early) is a cut connection; other zlib errors are corrupt data.
     const Kind = TRANSIENT_CODES.has(code) ? TransientError : PermanentError;
@@ -314,6 +383,18 @@ function errorCode(err: unknown, depth = 0): string | undefined {
     }
   }
   return errorCode(err.cause, depth + 1);
+}
+
+function causeWithCode(err: unknown, code: string, depth = 0): Error | undefined {
+  if (!(err instanceof Error) || depth > 5) return undefined;
+  if ((err as { code?: unknown }).code === code) return err;
+  if (err instanceof AggregateError) {
+    for (const inner of err.errors) {
+      const found = causeWithCode(inner, code, depth + 1);
+      if (found) return found;
+    }
+  }
+  return causeWithCode(err.cause, code, depth + 1);
 }
 
 function header(headers: Response['headers'], name: string): string | null {

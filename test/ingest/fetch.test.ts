@@ -380,6 +380,7 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
       SOURCES_FILE: sourcesFile,
       LOG_LEVEL: 'silent',
       HTTP_TIMEOUT: '1s',
+      FETCH_ALLOW_PRIVATE: '127.0.0.1/32',
       HTTP_MAX_BODY_BYTES: String(MAX_BODY),
       // Long enough that no refresh consumes the dirty marks these tests assert.
       ROLLUP_DEBOUNCE: '1h',

@@ -1,11 +1,13 @@
 import { createServer } from 'node:net';
-import type { ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress, createGzip, brotliCompressSync, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../../src/errors.ts';
-import { createHttpClient, parseRetryAfter, resolveLimits, type HttpClient } from '../../src/sources/http.ts';
+import { createHttpClient, parseRetryAfter, redactUrlSecrets, resolveLimits, type HttpClient } from '../../src/sources/http.ts';
+import { createAddressPolicy, normalizeAddress, parseAllowPrivate } from '../../src/sources/address-policy.ts';
 import { file, redirect, start, type FixtureServer } from './fixture-server.ts';
 
 const KiB = 1024;
@@ -24,6 +26,8 @@ beforeAll(async () => {
     headersTimeoutMs: 300,
     bodyTimeoutMs: 300,
     totalTimeoutMs: 600,
+    // The fixture server, and nothing else private.
+    allowPrivate: ['127.0.0.1/32'],
   });
 });
 afterAll(async () => {
@@ -304,7 +308,7 @@ describe('http client against a real server', () => {
   });
 
   it('an invalid or non-http URL is permanent before any request', async () => {
-    await expect(http.get('not a url', { label: 'bad' })).rejects.toThrow('fetch bad: invalid URL "not a url"');
+    await expect(http.get('not a url', { label: 'bad' })).rejects.toThrow('fetch bad: invalid URL (9 characters)');
     await expect(http.get('ftp://example.com/x', { label: 'bad' })).rejects.toThrow('fetch bad: unsupported URL scheme ftp: in ftp://example.com/x');
   });
 
@@ -357,5 +361,177 @@ describe('resolveLimits', () => {
   it('keeps explicit per-phase timeouts', () => {
     expect(resolveLimits({ userAgent: 'ua', totalTimeoutMs: 45_000, headersTimeoutMs: 300 })).toMatchObject({ headersTimeoutMs: 300, bodyTimeoutMs: 45_000 });
     expect(resolveLimits({ userAgent: 'ua' })).toMatchObject({ totalTimeoutMs: 20_000, headersTimeoutMs: 20_000, bodyTimeoutMs: 20_000 });
+  });
+});
+
+/** A one-route server on another loopback address (127.0.0.2), recording what it received. */
+async function startServerOn(host: string, handler: (path: string, res: ServerResponse) => void): Promise<{ url(path: string): string; seen: { path: string; headers: IncomingHttpHeaders }[]; close(): Promise<void> }> {
+  const seen: { path: string; headers: IncomingHttpHeaders }[] = [];
+  const srv = createHttpServer((req, res) => {
+    seen.push({ path: req.url ?? '/', headers: req.headers });
+    handler(req.url ?? '/', res);
+  });
+  await new Promise<void>((resolve) => srv.listen(0, host, resolve));
+  const { port } = srv.address() as AddressInfo;
+  return {
+    url: (path) => `http://${host}:${port}${path}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        srv.close(() => resolve());
+        srv.closeAllConnections();
+      }),
+  };
+}
+
+describe('SSRF: private and special addresses are refused in the connect path', () => {
+  const limits = { userAgent: USER_AGENT, connectTimeoutMs: 500, totalTimeoutMs: 2_000 };
+
+  it('refuses loopback by default, before any byte is sent', async () => {
+    const client = createHttpClient(limits);
+    try {
+      server.route('/secret', { body: 'internal' });
+      const err = await failure(client.get(server.url('/secret'), { label: 'ssrf' }));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err.message).toBe(`fetch ssrf: refusing to connect to 127.0.0.1: loopback address (set FETCH_ALLOW_PRIVATE to allow it, e.g. FETCH_ALLOW_PRIVATE=127.0.0.1/32) from ${server.url('/secret')}`);
+      expect(server.requests).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('refuses a redirect to 127.0.0.1 from an allowed host', async () => {
+    const client = createHttpClient({ ...limits, allowPrivate: ['127.0.0.2/32'] });
+    const outside = await startServerOn('127.0.0.2', (_path, res) => void res.writeHead(302, { location: server.url('/secret') }).end());
+    try {
+      server.route('/secret', { body: 'internal' });
+      const err = await failure(client.get(outside.url('/feed'), { label: 'ssrf-redirect' }));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err.message).toMatch(/^fetch ssrf-redirect: refusing to connect to 127\.0\.0\.1: loopback address \(set FETCH_ALLOW_PRIVATE/);
+      expect(outside.seen.map((r) => r.path)).toEqual(['/feed']);
+      expect(server.requests).toEqual([]);
+    } finally {
+      await client.close();
+      await outside.close();
+    }
+  });
+
+  it('refuses a redirect to the cloud metadata address, even with FETCH_ALLOW_PRIVATE=true', async () => {
+    for (const allowPrivate of [['127.0.0.1/32'], true] as const) {
+      const client = createHttpClient({ ...limits, allowPrivate });
+      try {
+        server.route('/to-metadata', redirect('http://169.254.169.254/latest/meta-data/iam/security-credentials/'));
+        const err = await failure(client.get(server.url('/to-metadata'), { label: 'imds' }));
+        expect(err).toBeInstanceOf(PermanentError);
+        expect(err.message).toMatch(/^fetch imds: refusing to connect to 169\.254\.169\.254: link-local, cloud metadata address \(/);
+        if (allowPrivate === true) expect(err.message).toContain('FETCH_ALLOW_PRIVATE=true never allows the metadata range');
+      } finally {
+        await client.close();
+      }
+    }
+  });
+
+  it('an explicitly listed metadata address is allowed (the listed CIDR is the only way)', () => {
+    expect(createAddressPolicy(true).refusal('169.254.169.254')).toBe('link-local, cloud metadata');
+    expect(createAddressPolicy(['169.254.169.254/32']).refusal('169.254.169.254')).toBeNull();
+  });
+
+  it('checks the resolved address of a name: localhost is loopback', async () => {
+    const client = createHttpClient({ ...limits, allowPrivate: ['127.0.0.2/32'] });
+    try {
+      const port = new URL(server.origin).port;
+      const err = await failure(client.get(`http://localhost:${port}/secret`, { label: 'named' }));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err.message).toMatch(/^fetch named: refusing to connect to localhost \((127\.0\.0\.1|::1)\): loopback address/);
+      expect(server.requests).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('an IPv4-mapped IPv6 literal is the IPv4 address it carries', async () => {
+    const client = createHttpClient(limits);
+    try {
+      const port = new URL(server.origin).port;
+      const err = await failure(client.get(`http://[::ffff:127.0.0.1]:${port}/secret`, { label: 'mapped' }));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err.message).toMatch(/^fetch mapped: refusing to connect to ::ffff:7f00:1: loopback address/);
+      expect(server.requests).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a redirect to file: or gopher: is permanent and never retried as transient', async () => {
+    for (const location of ['file:///etc/passwd', 'gopher://127.0.0.1:70/_x']) {
+      server.route('/to-scheme', redirect(location));
+      const err = await failure(http.get(server.url('/to-scheme'), { label: 'scheme' }));
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err.message).toBe(`fetch scheme: redirect to a non-http(s) URL refused (only http and https are followed) from ${server.url('/to-scheme')}`);
+    }
+  });
+
+  it('classifies addresses: special ranges refused, public ones allowed', () => {
+    const policy = createAddressPolicy(false);
+    const refused: Record<string, string> = {
+      '127.0.0.1': 'loopback',
+      '10.1.2.3': 'private',
+      '172.16.0.1': 'private',
+      '172.31.255.255': 'private',
+      '192.168.1.1': 'private',
+      '100.64.0.1': 'shared address space (carrier-grade NAT)',
+      '0.0.0.0': '"this network"',
+      '224.0.0.1': 'multicast',
+      '255.255.255.255': 'reserved',
+      '::1': 'loopback',
+      '::': 'unspecified',
+      'fe80::1': 'link-local',
+      'fd12:3456::1': 'unique local (private)',
+      '::ffff:10.0.0.1': 'private',
+      '::ffff:a9fe:a9fe': 'link-local, cloud metadata',
+      '64:ff9b::7f00:1': 'NAT64 (embeds an IPv4 address)',
+      '2002:7f00:1::': '6to4 (embeds an IPv4 address)',
+    };
+    for (const [address, what] of Object.entries(refused)) expect([address, policy.refusal(address)]).toEqual([address, what]);
+    for (const address of ['93.184.216.34', '172.32.0.1', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {
+      expect([address, policy.refusal(address)]).toEqual([address, null]);
+    }
+    expect(createAddressPolicy(true).refusal('10.0.0.1')).toBeNull();
+    expect(createAddressPolicy(['10.0.0.0/8']).refusal('10.9.9.9')).toBeNull();
+    expect(createAddressPolicy(['10.0.0.0/8']).refusal('192.168.0.1')).toBe('private');
+    expect(normalizeAddress('::ffff:127.0.0.1')).toEqual({ address: '127.0.0.1', family: 'ipv4' });
+  });
+
+  it('parses FETCH_ALLOW_PRIVATE and names what it cannot read', () => {
+    expect(parseAllowPrivate('true')).toEqual({ ok: true, value: true });
+    expect(parseAllowPrivate('false')).toEqual({ ok: true, value: false });
+    expect(parseAllowPrivate('127.0.0.1/32, 10.0.0.0/8,fd00::/8')).toEqual({ ok: true, value: ['127.0.0.1/32', '10.0.0.0/8', 'fd00::/8'] });
+    expect(parseAllowPrivate('10.0.0.0/33,intranet')).toEqual({
+      ok: false,
+      problem: 'must be true, false or a comma list of CIDRs like 127.0.0.1/32 (not "10.0.0.0/33", "intranet")',
+    });
+  });
+});
+
+describe('credentials in feed URLs', () => {
+  it('sends userinfo as Basic auth, not in the request line, and never shows it in errors', async () => {
+    server.route('/private-feed', { body: 'ok' });
+    const result = await http.get(`http://reader:s%3Acret@${server.origin.slice('http://'.length)}/private-feed`, { label: 'auth' });
+    expect(result.notModified).toBe(false);
+    expect(result.url).toBe(server.url('/private-feed'));
+    expect(server.requests[0]!.headers.authorization).toBe(`Basic ${Buffer.from('reader:s:cret').toString('base64')}`);
+    expect(server.requests[0]!.url).toBe('/private-feed');
+
+    server.route('/private-gone', { status: 404 });
+    const err = await failure(http.get(`http://reader:hunter2@${server.origin.slice('http://'.length)}/private-gone?api_key=k123&q=news`, { label: 'auth' }));
+    expect(err.message).toBe(`fetch auth: HTTP 404 Not Found from ${server.url('/private-gone')}?api_key=REDACTED&q=news`);
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  it('redacts credential-like query values and userinfo, keeping the rest', () => {
+    expect(redactUrlSecrets('https://u:p@example.com/feed?token=abc&access_token=x&apiKey=1&sig=2&keyword=tesla&page=2')).toBe(
+      'https://example.com/feed?token=REDACTED&access_token=REDACTED&apiKey=REDACTED&sig=REDACTED&keyword=tesla&page=2',
+    );
+    expect(redactUrlSecrets('not a url with secret')).toBe('[unparseable URL]');
   });
 });

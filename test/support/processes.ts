@@ -40,7 +40,8 @@ export interface RunningProcess {
 export function startProcess(script: string, args: string[], env: Record<string, string>): RunningProcess {
   const child = spawn(process.execPath, [script, ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+    // Test feeds are served from 127.0.0.1, which the SSRF guard refuses unless allowed.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', FETCH_ALLOW_PRIVATE: '127.0.0.1/32', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -30,6 +30,8 @@ export function startNode(teardown: Teardown, name: string, args: string[], env:
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
       LOG_LEVEL: 'info',
+      // The fault suite's feeds are served from 127.0.0.1, which the SSRF guard refuses unless allowed.
+      FETCH_ALLOW_PRIVATE: '127.0.0.1/32',
       // Diagnostics, e.g. FAULT_NODE_OPTIONS=--max-old-space-size=96 to tell a leak from lazy GC.
       ...(process.env.FAULT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.FAULT_NODE_OPTIONS } : {}),
       ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
