@@ -90,7 +90,8 @@ function readXmlFeed(text: string, fetched: FetchedBody, fail: Fail): ParseResul
   }
   const xml = stripDoctype(text);
   const root = rootElementName(xml);
-  if (root === null) throw fail(`body is neither XML nor JSON (starts with ${JSON.stringify(text.slice(0, 40))})`);
+  // Never echo the body: an error page can carry tokens or personal data into logs and last_error.
+  if (root === null) throw fail(`body is neither XML nor JSON (${fetched.body.length} bytes, Content-Type ${fetched.contentType ?? 'none'})`);
   if (!FEED_ROOTS.has(localName(root).toLowerCase())) {
     throw fail(`unexpected root element <${root}>; expected <rss>, <rdf:RDF> or <feed>`);
   }
