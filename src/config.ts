@@ -164,6 +164,7 @@ const envSchema = z.object({
   JOB_RUN_RETENTION_DAYS: positiveInt.default(30),
   ROLLUP_DEBOUNCE: durationVar.default(2_000),
   READINESS_STALL: durationVar.default(60_000),
+  EXIT_ON_STALL: boolFlag.default(false),
   // SSRF guard: feed fetches refuse loopback/private/metadata addresses unless allowed here.
   FETCH_ALLOW_PRIVATE: z
     .string()
@@ -177,6 +178,9 @@ const envSchema = z.object({
 });
 
 type Env = z.infer<typeof envSchema>;
+
+/** Every environment variable the config reads (`--help` lists them all). */
+export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 
 export interface Config {
   databaseUrl: string;
@@ -194,6 +198,8 @@ export interface Config {
   rollupDebounceMs: number;
   /** /readyz turns red when jobs wait longer than this while workers have free slots. */
   readinessStallMs: number;
+  /** Exit 1 once the workers are seen stalled (READINESS_STALL), for supervisors that only restart on exit. */
+  exitOnStall: boolean;
   entities: readonly EntityConfig[];
   sources: readonly SourceConfig[];
 }
@@ -248,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
     retention: { articleDays: e.ARTICLE_RETENTION_DAYS, jobRunDays: e.JOB_RUN_RETENTION_DAYS },
     rollupDebounceMs: e.ROLLUP_DEBOUNCE,
     readinessStallMs: e.READINESS_STALL,
+    exitOnStall: e.EXIT_ON_STALL,
     entities: sources.value.entities,
     sources: sources.value.sources.map(toSourceConfig),
   });

@@ -8,11 +8,21 @@ export interface ReadinessCheck {
   check(): Promise<void>;
 }
 
+/** What liveness reports: null while the process makes progress, else why it is stuck. */
+export interface Liveness {
+  stalled(): { since: Date; reason: string } | null;
+}
+
+/** Everything /readyz, /livez and /metrics need once the process has started. */
+export interface Started {
+  checks: readonly ReadinessCheck[];
+  liveness?: Liveness;
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
 export interface HealthServerOptions {
   port: number;
   host?: string;
-  checks: readonly ReadinessCheck[];
-  metrics?: () => Promise<{ contentType: string; body: string }>;
   log: Logger;
   /** Per-check time limit, so a hung dependency reads as "not ready" instead of hanging the probe. */
   checkTimeoutMs?: number;
@@ -20,8 +30,12 @@ export interface HealthServerOptions {
 
 export interface HealthServer {
   port: number;
+  /** Start finished: /readyz runs the checks (it answers 503 "starting" until then). */
+  started(state: Started): void;
   close(): Promise<void>;
 }
+
+const PATHS = ['/livez', '/healthz', '/readyz', '/metrics'];
 
 async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
   let timer: NodeJS.Timeout | undefined;
@@ -40,9 +54,20 @@ async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<{ ok:
   }
 }
 
-/** /healthz (process alive), /readyz (every check passes), /metrics (Prometheus). */
+/**
+ * The probes. It listens first thing, before migrations and scheduler sync, so a slow start is
+ * "starting", not "connection refused":
+ * - /livez (and /healthz, the same): 200 while the process makes progress; 503 once its workers
+ *   are wedged (jobs waiting past READINESS_STALL with free slots). Wire the orchestrator's
+ *   liveness probe here: a restart is the cure for a wedged consumer.
+ * - /readyz: 503 "starting" until start finished, then 200 only when every check passes
+ *   (Postgres, Redis, workers consuming). Wire readiness here: it also goes red during a
+ *   Postgres or Redis outage, which a restart would not fix.
+ * - /metrics: Prometheus text.
+ */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const timeoutMs = options.checkTimeoutMs ?? 2_000;
+  let state: Started | null = null;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, body: unknown, contentType = 'application/json') => {
@@ -50,23 +75,31 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { error: 'method not allowed' });
-    if (path === '/healthz') return send(200, { status: 'ok' });
+    if (path === '/livez' || path === '/healthz') {
+      const stalled = state?.liveness?.stalled() ?? null;
+      if (!stalled) return send(200, { status: state ? 'ok' : 'starting' });
+      return send(503, { status: 'stalled', since: stalled.since.toISOString(), reason: stalled.reason });
+    }
     if (path === '/readyz') {
-      void Promise.all(options.checks.map(async (c) => [c.name, await runCheck(c, timeoutMs)] as const)).then((results) => {
+      if (!state) return send(503, { status: 'starting' });
+      const { checks } = state;
+      void Promise.all(checks.map(async (c) => [c.name, await runCheck(c, timeoutMs)] as const)).then((results) => {
         const ready = results.every(([, r]) => r.ok);
         if (!ready) options.log.warn({ checks: Object.fromEntries(results) }, 'not ready');
         send(ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
       });
       return;
     }
-    if (path === '/metrics' && options.metrics) {
-      void options.metrics().then(
+    if (path === '/metrics') {
+      const metrics = state?.metrics;
+      if (!metrics) return send(state ? 404 : 503, { error: state ? 'no metrics' : 'starting' });
+      void metrics().then(
         (m) => send(200, m.body, m.contentType),
         (err: unknown) => send(500, { error: String(err) }),
       );
       return;
     }
-    send(404, { error: 'not found', paths: ['/healthz', '/readyz', '/metrics'] });
+    send(404, { error: 'not found', paths: PATHS });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -77,6 +110,9 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   options.log.info({ port }, 'health endpoints listening');
   return {
     port,
+    started: (s) => {
+      state = s;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

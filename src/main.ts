@@ -14,6 +14,41 @@ import { BoardConfigError } from './board/server.ts';
 const COMMANDS = ['start', 'worker', 'board', 'migrate'] as const;
 type Command = (typeof COMMANDS)[number];
 
+/** `--help`: the commands and every environment variable, with defaults (README "Configuration" has more). */
+export const HELP = `usage: node src/main.ts <command>      (npm start | npm run worker | npm run board | npm run migrate)
+
+commands:
+  start     migrate, sync the sources file, run workers + schedulers + bull-board + health (default)
+  worker    workers + schedulers + health (the container's command; run as many as you like)
+  board     bull-board only
+  migrate   create the database when missing, apply migrations, exit
+  enqueue   not here: npm run enqueue -- --help (fetch, rollup, rebuild, prune, status)
+
+environment (empty = unset):
+  DATABASE_URL            postgres://postgres@127.0.0.1:5432/newspulse
+  REDIS_URL               redis://127.0.0.1:6379 (rediss:// for TLS)
+  SOURCES_FILE            config/sources.json: entities and sources
+  QUEUE_PREFIX            newspulse: BullMQ key prefix ({newspulse} on Redis Cluster)
+  BOARD_PORT, BOARD_HOST  3000, 127.0.0.1: bull-board (non-loopback needs BOARD_PASSWORD)
+  BOARD_USER              admin: basic-auth user
+  BOARD_PASSWORD          unset: basic-auth password; unset = no auth, loopback only
+  BOARD_READ_ONLY         false: true blocks every write on the board
+  HEALTH_PORT, HEALTH_HOST  8080, 0.0.0.0: /livez (= /healthz), /readyz, /metrics
+  LOG_LEVEL               info: fatal error warn info debug trace silent (NO_COLOR turns colours off)
+  SHUTDOWN_GRACE          25s: how long running jobs may finish after SIGTERM
+  INGEST_CONCURRENCY      4: fetch jobs at once per process
+  HTTP_TIMEOUT            20s: whole-request deadline of a fetch
+  HTTP_MAX_BODY_BYTES     15728640: response size cap after decompression
+  FETCH_ALLOW_PRIVATE     false: true, or CIDRs (127.0.0.1/32,10.0.0.0/8) feeds may reach in private ranges
+  ARTICLE_RETENTION_DAYS  90: raw articles older than this are pruned
+  JOB_RUN_RETENTION_DAYS  30: job_run rows older than this are pruned
+  ROLLUP_DEBOUNCE         2s: delay of the refresh that follows an ingest
+  READINESS_STALL         60s: jobs waiting this long with free worker slots = workers stalled
+  EXIT_ON_STALL           false: true exits 1 on a stall, so a plain restart policy recovers it
+
+exit codes: 0 ok, 1 failed (or stalled with EXIT_ON_STALL), 2 bad configuration or command
+`;
+
 function readConfig(command: Command): Config {
   try {
     return loadConfig(process.env, { readSources: command === 'start' || command === 'worker' });
@@ -27,14 +62,24 @@ function readConfig(command: Command): Config {
 }
 
 async function main(): Promise<void> {
-  const command = (process.argv[2] ?? 'start') as Command;
+  const arg = process.argv[2];
+  if (arg === '--help' || arg === '-h' || arg === 'help') {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const command = (arg ?? 'start') as Command;
   if (!COMMANDS.includes(command)) {
-    process.stderr.write(`newspulse: unknown command "${command}" (expected ${COMMANDS.join(', ')})\n`);
+    process.stderr.write(`newspulse: unknown command "${command}" (expected ${COMMANDS.join(', ')}; --help lists them)\n`);
     process.exit(2);
   }
   const config = readConfig(command);
   const log: Logger = createLogger(config.logLevel).child({ process: command });
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+  // Like Node's default (crash), after logging: state after an unexpected rejection is unknown,
+  // and the supervisor's restart is the safe recovery.
+  process.on('unhandledRejection', (reason) => {
+    log.fatal({ err: reason }, 'unhandled rejection: exiting');
+    process.exit(1);
+  });
 
   if (command === 'migrate') {
     await runMigrations(config, log);
@@ -58,4 +103,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (import.meta.main) await main();

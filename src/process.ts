@@ -15,7 +15,7 @@ import { desiredSchedules, syncSchedules } from './queues/schedules.ts';
 import { startWorkers } from './queues/workers.ts';
 import { handlers } from './jobs.ts';
 import { startHealthServer } from './health.ts';
-import { consumingCheck, postgresCheck, redisCheck } from './readiness.ts';
+import { consumingCheck, postgresCheck, redisCheck, watchForStall } from './readiness.ts';
 import { Metrics } from './metrics.ts';
 import { createHttpClient } from './sources/http.ts';
 import { createNewsScorer } from './ingest/sentiment.ts';
@@ -69,6 +69,9 @@ export async function buildServices(config: Config, orm: Orm, queues: Queues, lo
 }
 
 export async function startWorkerProcess(config: Config, log: Logger, shutdown: Shutdown, options: { migrate: boolean; board: boolean }): Promise<void> {
+  // Probes answer from the first moment ("starting"), not only after migrations and scheduler sync.
+  const health = await startHealthServer({ port: config.healthPort, host: config.healthHost, log });
+  shutdown.add('health', () => health.close());
   const orm = await openCheckedOrm(config, log, { migrate: options.migrate });
   shutdown.add('postgres', () => orm.close(true));
 
@@ -100,9 +103,20 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
   });
   shutdown.add('workers', () => workerSet.close(config.shutdownGraceMs));
 
-  const checks = [postgresCheck(orm), redisCheck(redis), consumingCheck(workerSet.workers, queues, config.readinessStallMs)];
-  const health = await startHealthServer({ port: config.healthPort, host: config.healthHost, checks, log, metrics: () => services.metrics.render() });
-  shutdown.add('health', () => health.close());
+  const consuming = consumingCheck(workerSet.workers, queues, config.readinessStallMs);
+  const stallWatch = watchForStall(consuming, {
+    intervalMs: Math.min(15_000, Math.max(1_000, Math.round(config.readinessStallMs / 4))),
+    log,
+    // EXIT_ON_STALL: for supervisors that restart on exit but not on a failed probe (compose `restart:`).
+    onStall: config.exitOnStall
+      ? (reason) => {
+          log.fatal({ reason }, 'workers stalled and EXIT_ON_STALL=true: exiting so the supervisor restarts the process');
+          void shutdown.run('workers stalled').finally(() => process.exit(1));
+        }
+      : undefined,
+  });
+  shutdown.add('stall watch', async () => stallWatch.stop());
+  health.started({ checks: [postgresCheck(orm), redisCheck(redis), consuming], liveness: stallWatch, metrics: () => services.metrics.render() });
 
   if (options.board) {
     const board = await startBoard(config, queues, log);

@@ -1,12 +1,18 @@
 import type { Worker } from 'bullmq';
 import type { Orm } from './db/orm.ts';
-import type { ReadinessCheck } from './health.ts';
+import type { Liveness, ReadinessCheck } from './health.ts';
+import type { Logger } from './logger.ts';
 import { QUEUE_NAMES, type QueueName } from './queues/catalogue.ts';
 import type { Queues } from './queues/queues.ts';
 import type { Redis } from 'ioredis';
 
 /** Jobs waiting longer than this while a worker has free slots mean the worker is not consuming. */
 export const DEFAULT_STALL_MS = 60_000;
+
+/** The consuming check's verdict "wedged", as opposed to "could not look" (Redis down). */
+export class NotConsumingError extends Error {
+  override name = 'NotConsumingError';
+}
 
 export function postgresCheck(orm: Orm): ReadinessCheck {
   return { name: 'postgres', check: async () => void (await orm.em.fork().execute('select 1')) };
@@ -50,7 +56,46 @@ export function consumingCheck(workers: Record<QueueName, Worker>, queues: Queue
         const waited = oldest ? Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0) : 0;
         if (waited > stallMs) problems.push(`${queue}: oldest waiting job has waited ${Math.round(waited / 1000)}s with free worker slots`);
       }
-      if (problems.length) throw new Error(`not consuming: ${problems.join('; ')}`);
+      if (problems.length) throw new NotConsumingError(`not consuming: ${problems.join('; ')}`);
     },
   };
+}
+
+export interface StallWatch extends Liveness {
+  stop(): void;
+}
+
+/**
+ * Liveness for a wedged consumer: runs the consuming check every `intervalMs` and reports a
+ * stall from the first "not consuming" verdict until a check passes. The verdict already means
+ * a job has waited past the stall limit, so the stall has lasted that long when it is seen.
+ * A failed look (Redis or Postgres down) changes nothing: readiness reports outages, and a
+ * restart would not cure them. `onStall` runs once per stall (EXIT_ON_STALL exits there).
+ */
+export function watchForStall(check: ReadinessCheck, options: { intervalMs: number; log: Logger; onStall?: (reason: string) => void }): StallWatch {
+  let stall: { since: Date; reason: string } | null = null;
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await check.check();
+      if (stall) options.log.info({ stalled_since: stall.since }, 'workers consume again: liveness recovered');
+      stall = null;
+    } catch (err) {
+      if (!(err instanceof NotConsumingError)) return;
+      if (stall) {
+        stall.reason = err.message;
+        return;
+      }
+      stall = { since: new Date(), reason: err.message };
+      options.log.error({ reason: err.message }, 'workers are not consuming: /livez now answers 503');
+      options.onStall?.(err.message);
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), options.intervalMs);
+  timer.unref();
+  return { stalled: () => stall && { ...stall }, stop: () => clearInterval(timer) };
 }

@@ -5,7 +5,7 @@ import { Metrics } from '../../src/metrics.ts';
 import type { HandlerMap } from '../../src/queues/context.ts';
 import { closeQueues, createQueues, type Queues } from '../../src/queues/queues.ts';
 import { startWorkers, type WorkerSet } from '../../src/queues/workers.ts';
-import { consumingCheck } from '../../src/readiness.ts';
+import { consumingCheck, watchForStall } from '../../src/readiness.ts';
 import type { Services } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { REDIS_URL } from '../support/env.ts';
@@ -87,5 +87,45 @@ describe('consumingCheck', () => {
     await expect(check.check()).resolves.toBeUndefined();
     workers.workers.ingest.resume();
     await eventually(async () => handled.includes('fresh'), 20_000, 'fresh job consumed');
+  });
+
+  it('liveness: the stall watch reports a wedged consumer once (onStall), and recovers when it consumes again', async () => {
+    const check = consumingCheck(workers.workers, queues, 60_000);
+    const stalls: string[] = [];
+    const watch = watchForStall(check, { intervalMs: 100, log: pino({ level: 'silent' }), onStall: (reason) => stalls.push(reason) });
+    try {
+      expect(watch.stalled()).toBeNull();
+      await stopConsuming('drain-3');
+      await queues.ingest.add('fetch', { sourceId: 'wedged' }, { timestamp: Date.now() - 120_000 });
+      const stall = await eventually(async () => watch.stalled(), 20_000, 'stall seen');
+      expect(stall.reason).toMatch(/^not consuming: ingest: oldest waiting job has waited 1[12]\ds with free worker slots$/);
+      // Several more ticks: still one onStall call for the one stall.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(stalls).toHaveLength(1);
+      workers.workers.ingest.resume();
+      await eventually(async () => handled.includes('wedged') && watch.stalled() === null, 20_000, 'liveness recovered');
+    } finally {
+      watch.stop();
+    }
+  });
+
+  it('liveness ignores checks that could not look (an outage is not a wedged consumer)', async () => {
+    let calls = 0;
+    const failing = {
+      name: 'workers',
+      check: async () => {
+        calls += 1;
+        throw new Error('Connection is closed.');
+      },
+    };
+    const stalls: string[] = [];
+    const watch = watchForStall(failing, { intervalMs: 50, log: pino({ level: 'silent' }), onStall: (r) => stalls.push(r) });
+    try {
+      await eventually(async () => calls >= 3, 5_000, 'checks ran');
+      expect(watch.stalled()).toBeNull();
+      expect(stalls).toEqual([]);
+    } finally {
+      watch.stop();
+    }
   });
 });

@@ -143,13 +143,13 @@ export async function startStack(label: string, options: { redis?: RedisOptions 
           }
         },
       });
-      // The health server is the last thing a worker starts: /healthz answering means ready,
+      // /readyz answers 200 only once start finished (it is 503 "starting" before),
       // whatever LOG_LEVEL hides.
       if (ready) {
         const deadline = Date.now() + 60_000;
         for (;;) {
           if (!worker.alive()) throw new Error(`${name} exited (${await worker.exited}) before it was ready:\n${worker.output().slice(-3000)}`);
-          const ok = await fetch(`http://127.0.0.1:${healthPort}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+          const ok = await fetch(`http://127.0.0.1:${healthPort}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
           if (ok) break;
           if (Date.now() > deadline) throw new Error(`${name} not ready within 60 s:\n${worker.output().slice(-3000)}`);
           await sleep(100);
