@@ -21,13 +21,29 @@ export class PermanentError extends Error {
   }
 }
 
+/**
+ * An expected failure's "stack" as BullMQ stores it (the board shows it): the message and its
+ * causes, not the frames of the wrapper that classified it.
+ */
+function causeChain(err: Error): string {
+  const lines = [`${err.name}: ${err.message}`];
+  let cause: unknown = err.cause;
+  for (let depth = 0; cause !== undefined && depth < 5; depth++) {
+    lines.push(`  caused by: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : errorMessage(cause)}`);
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return lines.join('\n');
+}
+
 /** The one mapping to BullMQ: permanent failures must not be retried. */
 export function toBullError(err: unknown): unknown {
   if (err instanceof PermanentError) {
     const unrecoverable = new UnrecoverableError(err.message);
     unrecoverable.cause = err;
+    unrecoverable.stack = causeChain(err);
     return unrecoverable;
   }
+  if (err instanceof TransientError) err.stack = causeChain(err);
   return err;
 }
 

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
+import { PermanentError, TransientError } from './errors.ts';
 
 export type { Logger };
 
@@ -16,13 +17,29 @@ export function createLogger(level: string, options: { pretty?: boolean; env?: N
     // hostname: in a container it is the container id, what tells 50 replicas (all pid 1) apart.
     base: { pid: process.pid, hostname: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
+    serializers: { err: serializeError },
     // Connection strings and auth headers must never reach the logs.
     redact: {
       paths: ['password', '*.password', 'databaseUrl', 'redisUrl', '*.databaseUrl', '*.redisUrl', 'headers.authorization', '*.headers.authorization'],
       censor: '[redacted]',
     },
-    ...(pretty && canPrettyPrint() ? { transport: { target: 'pino-pretty', options: { colorize } } } : {}),
+    ...(pretty && canPrettyPrint() ? { transport: { target: 'pino-pretty', options: { colorize, singleLine: true } } } : {}),
   });
+}
+
+/**
+ * Classified failures (a 404, a 500, a timeout) are expected: their message says everything, so
+ * they log without stacks (one line on a terminal). Anything else keeps pino's full error.
+ */
+export function serializeError(err: unknown): unknown {
+  if (!(err instanceof TransientError || err instanceof PermanentError)) return pino.stdSerializers.err(err as Error);
+  const causes: string[] = [];
+  let cause: unknown = err.cause;
+  for (let depth = 0; cause instanceof Error && depth < 5; depth++) {
+    causes.push(`${cause.name}: ${cause.message}`);
+    cause = cause.cause;
+  }
+  return { type: err.name, message: err.message, ...(causes.length ? { causes } : {}) };
 }
 
 function canPrettyPrint(): boolean {

@@ -5,15 +5,17 @@
  * never starts.
  */
 import { Writable } from 'node:stream';
+import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boardBinding, BoardConfigError, startBoard, type Board } from '../../src/board/server.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
+import { PermanentError, toBullError } from '../../src/errors.ts';
 import type { Logger } from '../../src/logger.ts';
 import { closeQueues, createQueues, type Queues } from '../../src/queues/queues.ts';
 import { REDIS_URL } from '../support/env.ts';
-import { freePort, startProcess } from '../support/processes.ts';
+import { eventually, freePort, startProcess } from '../support/processes.ts';
 import { deletePrefix, testPrefix, workerRedis } from '../support/redis.ts';
 
 const USER = 'operator';
@@ -121,6 +123,42 @@ describe('bull-board server', () => {
         ['maintenance', 'Maintenance'],
       ]);
       expect(body.queues.every((q) => q.description.length > 10 && q.readOnlyMode === false)).toBe(true);
+    });
+
+    it('titles jobs by source and outcome, shows readable results, metrics on, and failed jobs show the cause', async () => {
+      const results: Record<string, unknown> = {
+        quiet: { fetched: 0, inserted: 0, not_modified: true },
+        busy: { format: 'rss2', fetched: 12, inserted: 12, not_modified: false },
+      };
+      const worker = new Worker(
+        'ingest',
+        async (job) => {
+          const { sourceId } = job.data as { sourceId: string };
+          if (sourceId === 'broken') throw toBullError(new PermanentError('fetch broken: HTTP 404 Not Found from https://example.org/feed.xml', { cause: new Error('socket detail') }));
+          return results[sourceId];
+        },
+        { connection: workerRedis(), prefix },
+      );
+      try {
+        const jobs = await Promise.all(['quiet', 'busy', 'broken'].map((sourceId) => queues.ingest.add('fetch', { sourceId }, { attempts: 1 })));
+        await eventually(async () => (await Promise.all(jobs.map((j) => j.getState()))).every((s) => s === 'completed' || s === 'failed'), 20_000, 'jobs finished');
+      } finally {
+        await worker.close();
+      }
+      type BoardJob = { name: string; returnValue: unknown; failedReason?: string; stacktrace: string[] };
+      const listed = async (status: string) => {
+        const res = await fetch(`${url}/api/queues?activeQueue=ingest&status=${status}&page=1`, { headers: GOOD });
+        const body = (await res.json()) as { queues: { name: string; jobs: BoardJob[] }[] };
+        return body.queues.find((q) => q.name === 'ingest')!.jobs;
+      };
+      const completed = await listed('completed');
+      expect(completed.map((j) => j.name).sort()).toEqual(['fetch busy · +12 articles', 'fetch quiet · 304 not modified']);
+      const [failed] = await listed('failed');
+      expect(failed!.name).toBe('fetch broken');
+      expect(failed!.failedReason).toBe('fetch broken: HTTP 404 Not Found from https://example.org/feed.xml');
+      expect(failed!.stacktrace).toEqual(['PermanentError: fetch broken: HTTP 404 Not Found from https://example.org/feed.xml\n  caused by: Error: socket detail']);
+      const page = await (await fetch(`${url}/`, { headers: GOOD })).text();
+      expect(page).toContain('"showMetrics":true');
     });
 
     it('allows writes when not read-only', async () => {
