@@ -388,7 +388,7 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
   });
 
   beforeEach(async () => {
-    await db.pool.query('truncate article, article_entity, trend, trend_entity, rollup_dirty, sentiment_rollup, job_run restart identity');
+    await db.pool.query('truncate article, article_key, article_entity, trend, trend_entity, rollup_dirty, sentiment_rollup, job_run restart identity');
     await db.pool.query(
       `update source set etag = null, last_modified = null, consecutive_failures = 0, last_error = null, backoff_until = null,
               last_fetched_at = null, last_success_at = null`,

@@ -25,7 +25,7 @@ afterAll(async () => {
 
 /** 600 articles over 2026-10-15 .. 2026-11-22 for three entities, plus trends; rollups refreshed. */
 beforeEach(async () => {
-  await db.pool.query('truncate article, trend, sentiment_rollup, rollup_dirty cascade');
+  await db.pool.query('truncate article, article_key, trend, sentiment_rollup, rollup_dirty cascade');
   const rnd = prng(20261122);
   const start = Date.parse('2026-10-15T00:00:00Z');
   const articles: SeedArticle[] = Array.from({ length: 600 }, (_, i) => ({

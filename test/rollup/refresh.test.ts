@@ -17,7 +17,7 @@ afterAll(async () => {
   await db?.drop();
 });
 beforeEach(async () => {
-  await db.pool.query('truncate article, trend, sentiment_rollup, rollup_dirty cascade');
+  await db.pool.query('truncate article, article_key, trend, sentiment_rollup, rollup_dirty cascade');
 });
 
 let seq = 0;

@@ -35,13 +35,7 @@ export async function createRollupDatabase(label: string, timeZone = 'America/St
   try {
     await admin.query(`alter database ${pg.escapeIdentifier(db.name)} set timezone to ${pg.escapeLiteral(timeZone)}`);
     await admin.query(`insert into source (id, kind, url) values ($1, 'feed', 'http://localhost/feed')`, [SOURCE_ID]);
-    // Month partitions for every date the rollup tests use (ingest makes them on demand; the seed writes directly).
-    await admin.query(`do $$ declare m timestamp := '2025-12-01'; begin
-      while m < '2028-01-01' loop
-        execute format('create table if not exists %I partition of article for values from (%L) to (%L)', 'article_' || to_char(m, 'YYYY_MM'), m at time zone 'UTC', (m + interval '1 month') at time zone 'UTC');
-        execute format('create table if not exists %I partition of article_entity for values from (%L) to (%L)', 'article_entity_' || to_char(m, 'YYYY_MM'), m at time zone 'UTC', (m + interval '1 month') at time zone 'UTC');
-        m := m + interval '1 month';
-      end loop; end $$`);
+
   } finally {
     await admin.end();
   }
@@ -66,6 +60,18 @@ export async function createEntities(pool: pg.Pool, count: number, prefix = 'e')
   return rows.map((r) => r.id).sort((a, b) => a - b);
 }
 
+/** Month partitions for [from, to) (ingest makes them on demand; the seed writes directly, and a prune may have dropped some). */
+async function ensureSeedPartitions(client: pg.PoolClient, from: Date, to: Date): Promise<void> {
+  await client.query(
+    `do $$ declare m timestamp := date_trunc('month', ${pg.escapeLiteral(from.toISOString())}::timestamptz at time zone 'UTC'); begin
+      while m < ${pg.escapeLiteral(to.toISOString())}::timestamptz at time zone 'UTC' loop
+        execute format('create table if not exists %I partition of article for values from (%L) to (%L)', 'article_' || to_char(m, 'YYYY_MM'), m at time zone 'UTC', (m + interval '1 month') at time zone 'UTC');
+        execute format('create table if not exists %I partition of article_entity for values from (%L) to (%L)', 'article_entity_' || to_char(m, 'YYYY_MM'), m at time zone 'UTC', (m + interval '1 month') at time zone 'UTC');
+        m := m + interval '1 month';
+      end loop; end $$`,
+  );
+}
+
 const MARK_SQL = `
   insert into rollup_dirty (entity_id, hour_start)
   select distinct entity_id, date_trunc('hour', ts, 'UTC') from unnest($1::int[], $2::timestamptz[]) as m(entity_id, ts)
@@ -77,6 +83,8 @@ export async function ingestArticles(pool: pg.Pool | pg.PoolClient, articles: Se
   const own = !('release' in pool);
   try {
     if (options.inTransaction !== false) await client.query('begin');
+    const times = articles.map((a) => a.publishedAt.getTime());
+    if (times.length > 0) await ensureSeedPartitions(client, new Date(Math.min(...times)), new Date(Math.max(...times) + 1));
     const { rows } = await client.query<{ id: string; external_id: string }>(
       `with u as (select * from unnest($2::text[], $3::timestamptz[], $4::float8[]) as u(x, p, s)),
        k as (
