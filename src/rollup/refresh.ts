@@ -4,9 +4,10 @@
  * batch of marks is consumed and applied in ONE transaction, so a crash mid-refresh rolls the
  * marks back with the partial work.
  */
-import { sql as kysql } from 'kysely';
+import { sql as kysql, type Kysely } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
-import { sql } from '../db/sql.ts';
+import { sql, type DB } from '../db/sql.ts';
+import { articleRetentionCutoff } from '../db/partitions.ts';
 import { retentionCutoff } from './buckets.ts';
 import { lockRollups, refreshDays, refreshHours, type MarkArrays } from './statements.ts';
 
@@ -21,7 +22,7 @@ export interface RefreshOptions {
    * articles to prune, so recomputing them would empty them. Counted in `staleMarks`.
    */
   retentionDays?: number;
-  /** The clock for the retention cutoff (tests pin it). */
+  /** The clock for the retention cutoff; the database's now() when absent (tests pin it). */
   now?: () => Date;
   /** Test hook: runs inside each batch's transaction after its marks were consumed, before recomputing. */
   afterConsume?: (marks: number) => Promise<void>;
@@ -80,9 +81,11 @@ select array_agg(entity_id) as entity_ids,
   return { entityIds: row?.entity_ids ?? [], hourEpochs: (row?.hour_epochs ?? []).map(Number), count: row?.count ?? 0 };
 }
 
-function withinRetention(marks: MarkArrays, options: RefreshOptions): MarkArrays {
+async function withinRetention(db: Kysely<DB>, marks: MarkArrays, options: RefreshOptions): Promise<MarkArrays> {
   if (options.retentionDays === undefined) return marks;
-  const cutoffSeconds = retentionCutoff((options.now ?? (() => new Date()))(), options.retentionDays).getTime() / 1000;
+  // Every worker agrees on the cutoff: the database's clock, not this process's.
+  const cutoff = options.now ? retentionCutoff(options.now(), options.retentionDays) : await articleRetentionCutoff(db, options.retentionDays);
+  const cutoffSeconds = cutoff.getTime() / 1000;
   const kept: MarkArrays = { entityIds: [], hourEpochs: [] };
   marks.hourEpochs.forEach((epoch, i) => {
     const entityId = marks.entityIds[i];
@@ -109,7 +112,7 @@ export async function refreshDirty(em: EntityManager, options: RefreshOptions = 
       const none = { present: 0, written: 0, deleted: 0 };
       if (consumed.count === 0) return { marks: 0, stale: 0, hours: none, days: none };
       await options.afterConsume?.(consumed.count);
-      const marks = withinRetention(consumed, options);
+      const marks = await withinRetention(db, consumed, options);
       const stale = consumed.count - marks.entityIds.length;
       if (marks.entityIds.length === 0) return { marks: consumed.count, stale, hours: none, days: none };
       const hours = await refreshHours(db, marks);
