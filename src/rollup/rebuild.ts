@@ -1,13 +1,14 @@
 /**
  * Rebuild: recompute every hour and day of a range from scratch, the backfill and repair
  * path. Works in chunks (one UTC day by default), each its own transaction holding the
- * rollup lock, so a killed rebuild leaves whole chunks behind and simply runs again.
+ * locks of its days (statements.ts, "Locking"), so a killed rebuild leaves whole chunks behind
+ * and simply runs again, and refreshes of other days go on while it runs.
  */
 import type { EntityManager } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
 import { databaseNow } from '../db/partitions.ts';
-import { addDays, chunksOf, countChunks, countDays, countHours, dayCeil, dayOf, hourCeil, hourOf, retentionCutoff } from './buckets.ts';
-import { lockRollups, rebuildDays, rebuildHours } from './statements.ts';
+import { addDays, chunksOf, daysInRange, countChunks, countDays, countHours, dayCeil, dayOf, hourCeil, hourOf, retentionCutoff } from './buckets.ts';
+import { lockDays, lockRollupsShared, rebuildDays, rebuildHours } from './statements.ts';
 
 export interface RebuildOptions {
   from: Date;
@@ -90,8 +91,10 @@ export async function rebuildRange(em: EntityManager, options: RebuildOptions): 
     const days = { from: dayOf(chunk.from), to: dayCeil(chunk.to) };
     const result = await em.fork().transactional(async (tx) => {
       const db = sql(tx);
-      await lockRollups(db, true);
-      // Prune takes the same lock: if the retention window moved past this chunk while the
+      await lockRollupsShared(db);
+      // The days this chunk re-merges: a refresh of another day goes on meanwhile.
+      await lockDays(db, daysInRange(days.from, days.to).map((d) => d.getTime() / 1000));
+      // Prune takes the rollup lock exclusively: if the retention window moved past this chunk while the
       // rebuild ran (midnight), its articles may be gone now, so it must be left alone.
       const now = options.now ? options.now() : await databaseNow(db);
       if (chunk.from < retentionCutoff(now, options.retentionDays)) return null;

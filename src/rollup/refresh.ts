@@ -1,15 +1,17 @@
 /**
  * Incremental refresh: consume the rollup_dirty marks, recompute exactly those hours, then
- * the days they belong to. One refresh at a time across all workers (advisory lock); each
- * batch of marks is consumed and applied in ONE transaction, so a crash mid-refresh rolls the
- * marks back with the partial work.
+ * the days they belong to. Each batch of marks is consumed and applied in ONE transaction, so
+ * a crash mid-refresh rolls the marks back with the partial work. Concurrent refreshes (one
+ * per worker) consume disjoint marks and serialise per UTC day (statements.ts, "Locking"): a
+ * refresh never waits for a whole rebuild, only for a chunk of the same day, and is never
+ * skipped because another holds a lock.
  */
 import { sql as kysql, type Kysely } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
 import { sql, type DB } from '../db/sql.ts';
 import { articleRetentionCutoff } from '../db/partitions.ts';
 import { retentionCutoff } from './buckets.ts';
-import { lockRollups, refreshDays, refreshHours, type MarkArrays } from './statements.ts';
+import { lockDays, lockRollupsShared, refreshDays, refreshHours, type MarkArrays } from './statements.ts';
 
 export interface RefreshOptions {
   /** Marks per transaction; a backlog (after a backfill) is worked off in batches of this size. */
@@ -42,8 +44,6 @@ export interface RefreshStats {
   batches: number;
   /** Marks consumed but not applied because their hour is older than the retention cutoff. */
   staleMarks: number;
-  /** Set when another refresh (or a rebuild chunk or prune batch) held the lock: nothing was done by this batch. */
-  skipped?: 'locked';
 }
 
 export const DEFAULT_REFRESH_LIMIT = 10_000;
@@ -97,7 +97,7 @@ async function withinRetention(db: Kysely<DB>, marks: MarkArrays, options: Refre
   return kept;
 }
 
-/** Refreshes every dirty (entity, hour) and its day. Returns quietly with `skipped` when another holds the lock. */
+/** Refreshes every dirty (entity, hour) and its day. */
 export async function refreshDirty(em: EntityManager, options: RefreshOptions = {}): Promise<RefreshStats> {
   const limit = options.limit ?? DEFAULT_REFRESH_LIMIT;
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`refresh: limit must be a positive integer, got ${limit}`);
@@ -107,7 +107,7 @@ export async function refreshDirty(em: EntityManager, options: RefreshOptions = 
     if (options.signal?.aborted) break;
     const batch = await em.fork().transactional(async (tx) => {
       const db = sql(tx);
-      if (!(await lockRollups(db, false))) return null;
+      await lockRollupsShared(db);
       const consumed = await consumeMarks(tx, limit);
       const none = { present: 0, written: 0, deleted: 0 };
       if (consumed.count === 0) return { marks: 0, stale: 0, hours: none, days: none };
@@ -115,14 +115,13 @@ export async function refreshDirty(em: EntityManager, options: RefreshOptions = 
       const marks = await withinRetention(db, consumed, options);
       const stale = consumed.count - marks.entityIds.length;
       if (marks.entityIds.length === 0) return { marks: consumed.count, stale, hours: none, days: none };
+      // After consuming (a separate statement, see consumeMarks): the statements below run on
+      // snapshots taken after any rebuild chunk of these days has committed.
+      await lockDays(db, marks.hourEpochs);
       const hours = await refreshHours(db, marks);
       const days = await refreshDays(db, marks);
       return { marks: consumed.count, stale, hours, days };
     });
-    if (batch === null) {
-      stats.skipped = 'locked';
-      break;
-    }
     if (batch.marks === 0) break;
     stats.batches += 1;
     stats.marks += batch.marks;
