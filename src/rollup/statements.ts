@@ -187,6 +187,7 @@ hours as (
      select * from sentiment_rollup hr
       where hr.entity_id = d.entity_id and hr.granularity = 'hour'
         and hr.bucket_start >= d.bucket_start and hr.bucket_start < d.bucket_start + interval '24 hours'
+     offset 0 -- a fence: kept as a per-row index probe, never flattened into a hash join over the whole table
    ) h
   window w as (partition by d.entity_id, d.bucket_start)
 ),
@@ -218,6 +219,7 @@ const staleRows = (granularity: 'hour' | 'day', from: string, to: string) => sql
      select hr.bucket_start from sentiment_rollup hr
       where hr.entity_id = e.id and hr.granularity = ${granularity}
         and hr.bucket_start >= ${from}::timestamptz and hr.bucket_start < ${to}::timestamptz
+     offset 0 -- a fence: kept as a per-row index probe, never flattened into a hash join over the whole table
    ) x
    where not exists (select 1 from computed c where c.entity_id = e.id and c.bucket_start = x.bucket_start)`;
 
@@ -285,6 +287,7 @@ hours as (
      select * from sentiment_rollup hr
       where hr.entity_id = e.id and hr.granularity = 'hour'
         and hr.bucket_start >= ${from}::timestamptz and hr.bucket_start < ${to}::timestamptz
+     offset 0 -- a fence: kept as a per-row index probe, never flattened into a hash join over the whole table
    ) h
   window w as (partition by h.entity_id, date_trunc('day', h.bucket_start, 'UTC'))
 ),
