@@ -29,6 +29,7 @@ export function addMonths(month: Date, n: number): Date {
 /** Every month start overlapping [from, to), in order. */
 export function monthsInRange(from: Date, to: Date): Date[] {
   const out: Date[] = [];
+  if (!(from < to)) return out;
   for (let m = monthOf(from); m < to; m = addMonths(m, 1)) out.push(m);
   return out;
 }
