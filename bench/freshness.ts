@@ -51,17 +51,22 @@ const worker = spawn(process.execPath, ['src/main.ts', 'start'], { cwd: ROOT, en
 const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
 const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
 const queue = new Queue('ingest', { connection: redis, prefix });
-const events = new QueueEvents('ingest', { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix });
+// QueueEvents blocks on its own connection; BullMQ does not close a connection it was given,
+// so it is kept here and disconnected in cleanup (left open, it kept the bench from exiting).
+const eventsRedis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+const events = new QueueEvents('ingest', { connection: eventsRedis, prefix });
 
 async function cleanup(): Promise<void> {
   worker.kill('SIGTERM');
   await new Promise((resolve) => worker.once('exit', resolve));
   await queue.close();
   await events.close();
+  eventsRedis.disconnect();
   redis.disconnect();
   await deletePrefix(prefix);
   await pool.end();
   await dropDatabase(dbName);
+  server.closeAllConnections();
   server.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -60,6 +60,14 @@ export const EntitySchema = defineEntity({
 export class Entity extends EntitySchema.class {}
 EntitySchema.setClass(Entity);
 
+/*
+ * Partitioning. `article`, `article_entity` and `job_run` are range-partitioned by UTC month
+ * on their time column (migration 20261202010000). The entities describe their columns and
+ * keys but deliberately not `partitionBy`: MikroORM would then compare the partition list,
+ * which the `partitions` maintenance job and retention change at run time. Primary keys
+ * contain the partition column (Postgres requires it); the global deduplication keys live in
+ * the unpartitioned `article_key`.
+ */
 export const ArticleSchema = defineEntity({
   name: 'Article',
   tableName: 'article',
@@ -68,33 +76,56 @@ export const ArticleSchema = defineEntity({
     source: p.manyToOne(Source).deleteRule('cascade'),
     externalId: p.text(),
     url: p.text().nullable(),
-    /** Normalised URL: the same story from two feeds is one article. */
-    urlKey: p.text().nullable().unique(),
+    /** Normalised URL: the same story from two feeds is one article (unique through article_key). */
+    urlKey: p.text().nullable(),
     title: p.text(),
     summary: p.text().nullable(),
     author: p.text().nullable(),
     language: p.text().nullable(),
-    publishedAt: p.datetime(),
+    /** The partition key (month). */
+    publishedAt: p.datetime().primary(),
     fetchedAt: p.datetime(),
     sentiment: p.double().check(sentimentCheck('sentiment')),
     /** Which scorer produced `sentiment`, so scores can be recomputed when it changes. */
     scorer: p.text(),
   },
-  uniques: [{ properties: ['source', 'externalId'] }],
-  // Retention deletes by age; time-first so the table can become a hypertable.
+  // Range scans within a month; whole months are pruned by partition.
   indexes: [{ properties: ['publishedAt'] }],
 });
 export class Article extends ArticleSchema.class {}
 ArticleSchema.setClass(Article);
 
+/**
+ * The deduplication keys of every stored article, unpartitioned so both stay globally
+ * unique: persist claims the keys here first and inserts only the articles whose keys it
+ * got. No foreign key to article (dropping a month must not check or cascade into this
+ * table): prune deletes the keys of the months it drops, and ingest skips items older than
+ * the retention window, so an expired key never lets a pruned article back in.
+ */
+export const ArticleKeySchema = defineEntity({
+  name: 'ArticleKey',
+  tableName: 'article_key',
+  properties: {
+    source: p.manyToOne(Source).primary().deleteRule('cascade'),
+    externalId: p.text().primary(),
+    urlKey: p.text().nullable().unique(),
+    articleId: p.bigint('number'),
+    publishedAt: p.datetime(),
+  },
+  indexes: [{ properties: ['publishedAt'] }],
+});
+export class ArticleKey extends ArticleKeySchema.class {}
+ArticleKeySchema.setClass(ArticleKey);
+
 export const ArticleEntitySchema = defineEntity({
   name: 'ArticleEntity',
   tableName: 'article_entity',
   properties: {
-    article: p.manyToOne(Article).primary().deleteRule('cascade'),
+    article: p.manyToOne(Article).primary().deleteRule('cascade').joinColumns('article_id', 'published_at').referencedColumnNames('id', 'published_at'),
     entity: p.manyToOne(Entity).primary().deleteRule('cascade'),
-    // Copies, so an hourly rollup reads one narrow index instead of joining article.
-    publishedAt: p.datetime(),
+    // Copies, so an hourly rollup reads one narrow index instead of joining article; also the
+    // partition key and the second column of the reference to article.
+    publishedAt: p.datetime().persist(false),
     sentiment: p.double().check(sentimentCheck('sentiment')),
   },
   indexes: [{ properties: ['entity', 'publishedAt'] }],
@@ -148,7 +179,8 @@ export const JobRunSchema = defineEntity({
     sourceId: p.text().nullable(),
     attempt: p.integer(),
     status: p.enum(JOB_STATUSES),
-    startedAt: p.datetime(),
+    /** The partition key (month). */
+    startedAt: p.datetime().primary(),
     finishedAt: p.datetime().nullable(),
     durationMs: p.integer().nullable(),
     stats: p.json<JobStats>().nullable(),
@@ -180,7 +212,7 @@ export const SentimentRollupSchema = defineEntity({
     trendMentions: p.integer(),
     updatedAt: p.datetime(),
   },
-  indexes: [{ name: 'sentiment_rollup_entity_granularity_bucket_desc_index', columns: [{ name: 'entity_id' }, { name: 'granularity' }, { name: 'bucket_start', sort: 'DESC' }] }],
+  // No extra index: "latest buckets of an entity" is a backward scan of the primary key.
 });
 export class SentimentRollup extends SentimentRollupSchema.class {}
 SentimentRollupSchema.setClass(SentimentRollup);
@@ -202,6 +234,7 @@ export const entities = [
   SourceSchema,
   EntitySchema,
   ArticleSchema,
+  ArticleKeySchema,
   ArticleEntitySchema,
   TrendSchema,
   TrendEntitySchema,

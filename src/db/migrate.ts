@@ -1,6 +1,8 @@
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
 import type { Orm } from './orm.ts';
+import { ensureAhead } from './partitions.ts';
+import { sql } from './sql.ts';
 
 // Any fixed 64-bit key shared by every process that migrates this database.
 const MIGRATION_LOCK_KEY = 4_242_031_001;
@@ -41,6 +43,8 @@ export async function migrate(orm: Orm, log?: Logger): Promise<string[]> {
   const applied = await orm.em.fork().transactional(async (em) => {
     await em.execute('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
     const migrations = await orm.migrator.up({ transaction: em.getTransactionContext() });
+    // Month partitions through MONTHS_AHEAD ahead on every start too, in case the job has not run.
+    await ensureAhead(sql(em));
     return migrations.map((m) => m.name);
   });
   log?.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');

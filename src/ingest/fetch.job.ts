@@ -49,6 +49,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
         scorerId: scorer.id,
         articles: prepared.articles,
         trends: parsed.trends.map((t) => ({ ...t, entityIds: entities.match(t.title) })),
+        retentionDays: config.retention.articleDays,
       });
       await recordSuccess(tx, sourceId, response, response.fetchedAt);
       const result: JobStats = {
@@ -57,6 +58,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
         fetched: parsed.items.length,
         inserted: stored.inserted,
         duplicates: stored.duplicates + prepared.repeated,
+        too_old: stored.tooOld,
         skipped_items: parsed.skipped,
         date_fallbacks: parsed.dateFallbacks,
         entity_links: stored.entityLinks,

@@ -1,6 +1,7 @@
 import { sql as raw } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
+import { articleRetentionCutoff, ensurePartitions, monthOf, partitionName } from '../db/partitions.ts';
 import type { ParsedTrend } from '../sources/types.ts';
 import type { PreparedArticle } from './prepare.ts';
 
@@ -15,12 +16,20 @@ export interface PersistInput {
   scorerId: string;
   articles: readonly PreparedArticle[];
   trends: readonly PreparedTrend[];
+  /**
+   * Raw-article retention in days: items published before the retention cutoff (the start of
+   * the UTC day `retentionDays` before the database's now()) are not stored, so a prune is
+   * never undone by the next fetch of a feed that still lists old items.
+   */
+  retentionDays?: number;
 }
 
 export interface PersistResult {
   inserted: number;
   /** Articles already stored (same source + external id, or same normalised URL from any source). */
   duplicates: number;
+  /** Items older than the retention cutoff, skipped. */
+  tooOld: number;
   entityLinks: number;
   trends: number;
   trendLinks: number;
@@ -45,23 +54,50 @@ function byUrlKey(a: PreparedArticle, b: PreparedArticle): number {
 }
 
 /**
- * Inserts one batch of articles; conflicts on either natural key (url_key, or source +
- * external id) are skipped. Returns the ids of the rows actually inserted.
+ * Claims the deduplication keys of one batch in article_key: a key already taken (same source
+ * + external id, or same url_key from any source) skips its item. Each claimed key gets the
+ * id of the article about to be inserted.
  */
-async function insertArticles(tx: EntityManager, input: PersistInput, batch: readonly PreparedArticle[]) {
+async function claimKeys(tx: EntityManager, sourceId: string, batch: readonly PreparedArticle[]) {
   const column = <T>(pick: (a: PreparedArticle) => T) => batch.map(pick);
-  const { rows } = await raw<{ id: string; external_id: string }>`
-    insert into article (source_id, external_id, url, url_key, title, summary, author, language, published_at, fetched_at, sentiment, scorer)
-    select ${input.sourceId}, u.external_id, u.url, u.url_key, u.title, u.summary, u.author, u.language, u.published_at,
+  const { rows } = await raw<{ article_id: string; external_id: string }>`
+    insert into article_key (source_id, external_id, url_key, article_id, published_at)
+    select ${sourceId}, u.external_id, u.url_key, nextval('article_id_seq'), u.published_at
+      from unnest(${column((a) => a.externalId)}::text[], ${column((a) => a.urlKey)}::text[], ${column((a) => a.publishedAt.toISOString())}::timestamptz[])
+        as u(external_id, url_key, published_at)
+    on conflict do nothing
+    returning article_id, external_id`.execute(sql(tx));
+  return rows;
+}
+
+/** Partitions known to exist in this process; a month not seen yet is checked (and made) once. */
+const knownPartitions = new Set<string>();
+
+async function ensureMonths(tx: EntityManager, dates: readonly Date[]): Promise<void> {
+  const months = new Map<number, Date>();
+  for (const d of dates) {
+    const m = monthOf(d);
+    if (!knownPartitions.has(partitionName('article_entity', m))) months.set(m.getTime(), m);
+  }
+  for (const month of months.values()) {
+    const next = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1));
+    for (const table of ['article', 'article_entity'] as const) await ensurePartitions(sql(tx), table, month, next);
+    knownPartitions.add(partitionName('article_entity', month));
+  }
+}
+
+/** Inserts the articles whose keys this transaction claimed, with the claimed ids: no conflict possible. */
+async function insertArticles(tx: EntityManager, input: PersistInput, batch: readonly { id: string; article: PreparedArticle }[]): Promise<void> {
+  const column = <T>(pick: (a: PreparedArticle) => T) => batch.map((b) => pick(b.article));
+  await raw`
+    insert into article (id, source_id, external_id, url, url_key, title, summary, author, language, published_at, fetched_at, sentiment, scorer)
+    select u.id, ${input.sourceId}, u.external_id, u.url, u.url_key, u.title, u.summary, u.author, u.language, u.published_at,
            ${input.fetchedAt.toISOString()}::timestamptz, u.sentiment, ${input.scorerId}
-      from unnest(${column((a) => a.externalId)}::text[], ${column((a) => a.url)}::text[], ${column((a) => a.urlKey)}::text[],
+      from unnest(${batch.map((b) => b.id)}::bigint[], ${column((a) => a.externalId)}::text[], ${column((a) => a.url)}::text[], ${column((a) => a.urlKey)}::text[],
                   ${column((a) => a.title)}::text[], ${column((a) => a.summary)}::text[], ${column((a) => a.author)}::text[],
                   ${column((a) => a.language)}::text[], ${column((a) => a.publishedAt.toISOString())}::timestamptz[],
                   ${column((a) => a.sentiment)}::float8[])
-        as u(external_id, url, url_key, title, summary, author, language, published_at, sentiment)
-    on conflict do nothing
-    returning id, external_id`.execute(sql(tx));
-  return rows;
+        as u(id, external_id, url, url_key, title, summary, author, language, published_at, sentiment)`.execute(sql(tx));
 }
 
 interface Link {
@@ -84,20 +120,26 @@ async function insertLinks(tx: EntityManager, links: readonly Link[]): Promise<v
 /**
  * Writes one fetch's results inside the caller's transaction: new articles, their entity
  * links, trend observations and links, and a dirty mark for every (entity, hour) they
- * touch. Articles are inserted in url_key order so concurrent fetches lock in one order.
+ * touch. Keys are claimed in url_key order so concurrent fetches lock in one order.
  */
 export async function persistItems(tx: EntityManager, input: PersistInput): Promise<PersistResult> {
   const db = sql(tx);
   const byExternalId = new Map(input.articles.map((a) => [a.externalId, a]));
   const links: Link[] = [];
   let inserted = 0;
-  for (const batch of chunks([...input.articles].sort(byUrlKey))) {
-    const rows = await insertArticles(tx, input, batch);
-    inserted += rows.length;
-    for (const row of rows) {
-      const article = byExternalId.get(row.external_id);
-      for (const entityId of article?.entityIds ?? []) {
-        links.push({ article_id: Number(row.id), entity_id: entityId, published_at: article!.publishedAt, sentiment: article!.sentiment });
+  // The database's clock, like prune's: every worker agrees on what is too old to store.
+  const cutoff = input.retentionDays === undefined ? null : await articleRetentionCutoff(db, input.retentionDays);
+  const fresh = cutoff === null ? input.articles : input.articles.filter((a) => a.publishedAt >= cutoff);
+  for (const batch of chunks([...fresh].sort(byUrlKey))) {
+    const keys = await claimKeys(tx, input.sourceId, batch);
+    if (keys.length === 0) continue;
+    const claimed = keys.map((row) => ({ id: row.article_id, article: byExternalId.get(row.external_id)! }));
+    await ensureMonths(tx, claimed.map((c) => c.article.publishedAt));
+    await insertArticles(tx, input, claimed);
+    inserted += claimed.length;
+    for (const { id, article } of claimed) {
+      for (const entityId of article.entityIds) {
+        links.push({ article_id: Number(id), entity_id: entityId, published_at: article.publishedAt, sentiment: article.sentiment });
       }
     }
   }
@@ -130,7 +172,8 @@ export async function persistItems(tx: EntityManager, input: PersistInput): Prom
 
   return {
     inserted,
-    duplicates: input.articles.length - inserted,
+    duplicates: fresh.length - inserted,
+    tooOld: input.articles.length - fresh.length,
     entityLinks: links.length,
     trends,
     trendLinks: trendLinks.length,

@@ -52,6 +52,11 @@ export const JOBS = {
     summary: 'Delete raw articles and job runs older than the retention windows (rollups stay)',
     payload: z.strictObject({}),
   },
+  partitions: {
+    queue: 'maintenance',
+    summary: 'Create the month partitions of articles and job runs ahead of time (retention drops old ones)',
+    payload: z.strictObject({}),
+  },
   reap: {
     queue: 'maintenance',
     summary: 'Mark job-run rows whose BullMQ job is no longer active as abandoned',

@@ -19,6 +19,8 @@ export const MAINTENANCE_SCHEDULES: DesiredSchedule[] = [
   { id: 'refresh', job: 'refresh', data: {}, schedule: { every: 5 * 60_000 } },
   { id: 'prune', job: 'prune', data: {}, schedule: { pattern: '17 3 * * *', tz: 'UTC' } },
   { id: 'reap', job: 'reap', data: {}, schedule: { every: 10 * 60_000 } },
+  // Months are made three ahead; daily leaves weeks of slack if the job cannot run.
+  { id: 'partitions', job: 'partitions', data: {}, schedule: { pattern: '7 2 * * *', tz: 'UTC' } },
 ];
 
 export function fetchSchedulerId(sourceId: string): string {

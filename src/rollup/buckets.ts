@@ -86,22 +86,35 @@ export function countDays(from: Date, to: Date): number {
 }
 
 /**
- * Splits the hour-aligned cover of [from, to) into chunks whose boundaries are multiples of
+ * The hour-aligned cover of [from, to) in chunks whose boundaries are multiples of
  * `chunkHours` since the epoch, so 24-hour chunks are exactly UTC days and a re-run of a
- * rebuild cuts the same chunks.
+ * rebuild cuts the same chunks. Lazy: a range of any length costs one chunk of memory.
  */
-export function chunkRange(from: Date, to: Date, chunkHours: number): Array<{ from: Date; to: Date }> {
+export function* chunksOf(from: Date, to: Date, chunkHours: number): Generator<{ from: Date; to: Date }> {
   if (!Number.isInteger(chunkHours) || chunkHours < 1) throw new RangeError(`rollup buckets: chunkHours must be a positive integer, got ${chunkHours}`);
   const span = chunkHours * HOUR_MS;
   const start = hourOf(from).getTime();
   const end = hourCeil(to).getTime();
-  const chunks: Array<{ from: Date; to: Date }> = [];
   for (let t = start; t < end; ) {
     const next = Math.min(end, (Math.floor(t / span) + 1) * span);
-    chunks.push({ from: new Date(t), to: new Date(next) });
+    yield { from: new Date(t), to: new Date(next) };
     t = next;
   }
-  return chunks;
+}
+
+/** How many chunks chunksOf yields, by arithmetic (no list). */
+export function countChunks(from: Date, to: Date, chunkHours: number): number {
+  if (!Number.isInteger(chunkHours) || chunkHours < 1) throw new RangeError(`rollup buckets: chunkHours must be a positive integer, got ${chunkHours}`);
+  const span = chunkHours * HOUR_MS;
+  const start = hourOf(from).getTime();
+  const end = hourCeil(to).getTime();
+  if (end <= start) return 0;
+  return Math.floor((end - 1) / span) - Math.floor(start / span) + 1;
+}
+
+/** chunksOf as a list, for short ranges (tests, small callers). */
+export function chunkRange(from: Date, to: Date, chunkHours: number): Array<{ from: Date; to: Date }> {
+  return [...chunksOf(from, to, chunkHours)];
 }
 
 /**

@@ -3,8 +3,10 @@ import { pruneRaw } from './prune.ts';
 
 const PRUNE_BATCH = 5_000;
 
-/** Delete raw articles, trends and job runs past retention; rollups stay untouched. */
+/** Drop months of raw articles and job runs past retention (and expired keys, old trends); rollups stay untouched. */
 export const prune: Handler<'prune'> = async (_payload, { em, signal, services }) => {
   const { articleDays, jobRunDays } = services.config.retention;
-  return { ...(await pruneRaw(em, { articleRetentionDays: articleDays, jobRunRetentionDays: jobRunDays, batchSize: PRUNE_BATCH, signal })) };
+  // No clock passed: the cutoffs come from the database's now(), the same for every worker.
+  const stats = await pruneRaw(em, { articleRetentionDays: articleDays, jobRunRetentionDays: jobRunDays, batchSize: PRUNE_BATCH, signal });
+  return { ...stats, droppedPartitions: stats.droppedPartitions.join(',') };
 };

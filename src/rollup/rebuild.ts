@@ -1,12 +1,14 @@
 /**
  * Rebuild: recompute every hour and day of a range from scratch, the backfill and repair
  * path. Works in chunks (one UTC day by default), each its own transaction holding the
- * rollup lock, so a killed rebuild leaves whole chunks behind and simply runs again.
+ * locks of its days (statements.ts, "Locking"), so a killed rebuild leaves whole chunks behind
+ * and simply runs again, and refreshes of other days go on while it runs.
  */
 import type { EntityManager } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
-import { chunkRange, countDays, countHours, dayCeil, dayOf, hourCeil, hourOf, retentionCutoff } from './buckets.ts';
-import { lockRollups, rebuildDays, rebuildHours } from './statements.ts';
+import { databaseNow } from '../db/partitions.ts';
+import { addDays, chunksOf, daysInRange, countChunks, countDays, countHours, dayCeil, dayOf, hourCeil, hourOf, retentionCutoff } from './buckets.ts';
+import { lockDays, lockRollupsShared, rebuildDays, rebuildHours } from './statements.ts';
 
 export interface RebuildOptions {
   from: Date;
@@ -18,7 +20,7 @@ export interface RebuildOptions {
   chunkHours?: number;
   /** Raw-article retention: buckets starting before the cutoff are skipped, never emptied. */
   retentionDays: number;
-  /** The clock for the retention cutoff, read again for every chunk (tests pin it). */
+  /** The clock for the retention cutoff and the clamp, read again for every chunk; the database's now() when absent (tests pin it). */
   now?: () => Date;
   onProgress?: (done: number, total: number) => void | Promise<void>;
   signal?: AbortSignal;
@@ -41,13 +43,23 @@ export interface RebuildStats {
   lateSkippedChunks: number;
   /** ISO start of the oldest bucket a rebuild may recompute. */
   retentionCutoff: string;
+  /** Set when `to` lay more than a day in the future: the range was cut to this (no data can be there yet). */
+  clampedTo: string | null;
 }
 
+/** How far past now a rebuild may reach: articles can be dated slightly ahead (clock skew, time zones). */
+export const REBUILD_FUTURE_DAYS = 1;
+
 export async function rebuildRange(em: EntityManager, options: RebuildOptions): Promise<RebuildStats> {
-  const { from, to, entityId } = options;
-  if (!(from.getTime() < to.getTime())) throw new RangeError(`rebuild: "from" (${from.toISOString()}) must be before "to" (${to.toISOString()})`);
-  const clock = options.now ?? (() => new Date());
-  const cutoff = retentionCutoff(clock(), options.retentionDays);
+  const { from, entityId } = options;
+  if (!(from.getTime() < options.to.getTime())) throw new RangeError(`rebuild: "from" (${from.toISOString()}) must be before "to" (${options.to.toISOString()})`);
+  const clock = async (): Promise<Date> => (options.now ? options.now() : databaseNow(sql(em.fork())));
+  const startedAt = await clock();
+  // Nothing can be stored beyond now + a day yet: a range to 9999-12-31 is cut there (and said so).
+  const limit = hourCeil(addDays(startedAt, REBUILD_FUTURE_DAYS));
+  const to = options.to > limit ? limit : options.to;
+  if (!(from.getTime() < to.getTime())) throw new RangeError(`rebuild: "from" (${from.toISOString()}) is more than ${REBUILD_FUTURE_DAYS} day past now (${startedAt.toISOString()}): nothing to rebuild`);
+  const cutoff = retentionCutoff(startedAt, options.retentionDays);
   const hourStart = hourOf(from);
   const hourEnd = hourCeil(to);
   // The cutoff is day-aligned, so every bucket at or after it still has all its articles.
@@ -65,9 +77,13 @@ export async function rebuildRange(em: EntityManager, options: RebuildOptions): 
     skippedDays: countDays(dayOf(from), new Date(Math.min(dayCeil(to).getTime(), cutoff.getTime()))),
     lateSkippedChunks: 0,
     retentionCutoff: cutoff.toISOString(),
+    clampedTo: to === options.to ? null : to.toISOString(),
   };
-  const chunks = start < hourEnd ? chunkRange(start, hourEnd, options.chunkHours ?? 24) : [];
-  await options.onProgress?.(0, chunks.length);
+  const chunkHours = options.chunkHours ?? 24;
+  // Counted, then iterated lazily: the chunks are never all built at once.
+  const total = start < hourEnd ? countChunks(start, hourEnd, chunkHours) : 0;
+  await options.onProgress?.(0, total);
+  const chunks = total > 0 ? chunksOf(start, hourEnd, chunkHours) : [];
 
   for (const chunk of chunks) {
     options.signal?.throwIfAborted();
@@ -75,10 +91,13 @@ export async function rebuildRange(em: EntityManager, options: RebuildOptions): 
     const days = { from: dayOf(chunk.from), to: dayCeil(chunk.to) };
     const result = await em.fork().transactional(async (tx) => {
       const db = sql(tx);
-      await lockRollups(db, true);
-      // Prune takes the same lock: if the retention window moved past this chunk while the
+      await lockRollupsShared(db);
+      // The days this chunk re-merges: a refresh of another day goes on meanwhile.
+      await lockDays(db, daysInRange(days.from, days.to).map((d) => d.getTime() / 1000));
+      // Prune takes the rollup lock exclusively: if the retention window moved past this chunk while the
       // rebuild ran (midnight), its articles may be gone now, so it must be left alone.
-      if (chunk.from < retentionCutoff(clock(), options.retentionDays)) return null;
+      const now = options.now ? options.now() : await databaseNow(db);
+      if (chunk.from < retentionCutoff(now, options.retentionDays)) return null;
       const hours = await rebuildHours(db, { ...chunk, entityId });
       const daysResult = await rebuildDays(db, { ...days, entityId });
       return { hours, days: daysResult };
@@ -87,7 +106,7 @@ export async function rebuildRange(em: EntityManager, options: RebuildOptions): 
     if (result === null) {
       stats.skippedHours += countHours(chunk.from, chunk.to);
       stats.lateSkippedChunks += 1;
-      await options.onProgress?.(stats.chunks, chunks.length);
+      await options.onProgress?.(stats.chunks, total);
       continue;
     }
     stats.hours += result.hours.present;
@@ -95,7 +114,7 @@ export async function rebuildRange(em: EntityManager, options: RebuildOptions): 
     stats.written += result.hours.written + result.days.written;
     stats.deletedHours += result.hours.deleted;
     stats.deletedDays += result.days.deleted;
-    await options.onProgress?.(stats.chunks, chunks.length);
+    await options.onProgress?.(stats.chunks, total);
   }
   return stats;
 }

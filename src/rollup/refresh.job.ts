@@ -1,10 +1,9 @@
 import type { Handler } from '../queues/context.ts';
 import { refreshDirty } from './refresh.ts';
 
-/** Recompute exactly the dirty hours and their days; a second concurrent refresh exits quietly. */
+/** Recompute exactly the dirty hours and their days; concurrent refreshes split the marks. */
 export const refresh: Handler<'refresh'> = async (_payload, { em, log, signal, services }) => {
   const stats = await refreshDirty(em, { signal, retentionDays: services.config.retention.articleDays });
-  if (stats.skipped) log.debug('another refresh holds the rollup lock; its marks wait for the next run');
   if (stats.staleMarks > 0) log.warn({ stale_marks: stats.staleMarks }, 'ignored marks for hours older than the article retention window');
-  return { ...stats, skipped: stats.skipped ?? null };
+  return { ...stats };
 };

@@ -1,14 +1,17 @@
 /**
  * Incremental refresh: consume the rollup_dirty marks, recompute exactly those hours, then
- * the days they belong to. One refresh at a time across all workers (advisory lock); each
- * batch of marks is consumed and applied in ONE transaction, so a crash mid-refresh rolls the
- * marks back with the partial work.
+ * the days they belong to. Each batch of marks is consumed and applied in ONE transaction, so
+ * a crash mid-refresh rolls the marks back with the partial work. Concurrent refreshes (one
+ * per worker) consume disjoint marks and serialise per UTC day (statements.ts, "Locking"): a
+ * refresh never waits for a whole rebuild, only for a chunk of the same day, and is never
+ * skipped because another holds a lock.
  */
-import { sql as kysql } from 'kysely';
+import { sql as kysql, type Kysely } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
-import { sql } from '../db/sql.ts';
+import { sql, type DB } from '../db/sql.ts';
+import { articleRetentionCutoff } from '../db/partitions.ts';
 import { retentionCutoff } from './buckets.ts';
-import { lockRollups, refreshDays, refreshHours, type MarkArrays } from './statements.ts';
+import { lockDays, lockRollupsShared, refreshDays, refreshHours, type MarkArrays } from './statements.ts';
 
 export interface RefreshOptions {
   /** Marks per transaction; a backlog (after a backfill) is worked off in batches of this size. */
@@ -21,7 +24,7 @@ export interface RefreshOptions {
    * articles to prune, so recomputing them would empty them. Counted in `staleMarks`.
    */
   retentionDays?: number;
-  /** The clock for the retention cutoff (tests pin it). */
+  /** The clock for the retention cutoff; the database's now() when absent (tests pin it). */
   now?: () => Date;
   /** Test hook: runs inside each batch's transaction after its marks were consumed, before recomputing. */
   afterConsume?: (marks: number) => Promise<void>;
@@ -41,8 +44,6 @@ export interface RefreshStats {
   batches: number;
   /** Marks consumed but not applied because their hour is older than the retention cutoff. */
   staleMarks: number;
-  /** Set when another refresh (or a rebuild chunk or prune batch) held the lock: nothing was done by this batch. */
-  skipped?: 'locked';
 }
 
 export const DEFAULT_REFRESH_LIMIT = 10_000;
@@ -80,9 +81,11 @@ select array_agg(entity_id) as entity_ids,
   return { entityIds: row?.entity_ids ?? [], hourEpochs: (row?.hour_epochs ?? []).map(Number), count: row?.count ?? 0 };
 }
 
-function withinRetention(marks: MarkArrays, options: RefreshOptions): MarkArrays {
+async function withinRetention(db: Kysely<DB>, marks: MarkArrays, options: RefreshOptions): Promise<MarkArrays> {
   if (options.retentionDays === undefined) return marks;
-  const cutoffSeconds = retentionCutoff((options.now ?? (() => new Date()))(), options.retentionDays).getTime() / 1000;
+  // Every worker agrees on the cutoff: the database's clock, not this process's.
+  const cutoff = options.now ? retentionCutoff(options.now(), options.retentionDays) : await articleRetentionCutoff(db, options.retentionDays);
+  const cutoffSeconds = cutoff.getTime() / 1000;
   const kept: MarkArrays = { entityIds: [], hourEpochs: [] };
   marks.hourEpochs.forEach((epoch, i) => {
     const entityId = marks.entityIds[i];
@@ -94,7 +97,7 @@ function withinRetention(marks: MarkArrays, options: RefreshOptions): MarkArrays
   return kept;
 }
 
-/** Refreshes every dirty (entity, hour) and its day. Returns quietly with `skipped` when another holds the lock. */
+/** Refreshes every dirty (entity, hour) and its day. */
 export async function refreshDirty(em: EntityManager, options: RefreshOptions = {}): Promise<RefreshStats> {
   const limit = options.limit ?? DEFAULT_REFRESH_LIMIT;
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`refresh: limit must be a positive integer, got ${limit}`);
@@ -104,22 +107,21 @@ export async function refreshDirty(em: EntityManager, options: RefreshOptions = 
     if (options.signal?.aborted) break;
     const batch = await em.fork().transactional(async (tx) => {
       const db = sql(tx);
-      if (!(await lockRollups(db, false))) return null;
+      await lockRollupsShared(db);
       const consumed = await consumeMarks(tx, limit);
       const none = { present: 0, written: 0, deleted: 0 };
       if (consumed.count === 0) return { marks: 0, stale: 0, hours: none, days: none };
       await options.afterConsume?.(consumed.count);
-      const marks = withinRetention(consumed, options);
+      const marks = await withinRetention(db, consumed, options);
       const stale = consumed.count - marks.entityIds.length;
       if (marks.entityIds.length === 0) return { marks: consumed.count, stale, hours: none, days: none };
+      // After consuming (a separate statement, see consumeMarks): the statements below run on
+      // snapshots taken after any rebuild chunk of these days has committed.
+      await lockDays(db, marks.hourEpochs);
       const hours = await refreshHours(db, marks);
       const days = await refreshDays(db, marks);
       return { marks: consumed.count, stale, hours, days };
     });
-    if (batch === null) {
-      stats.skipped = 'locked';
-      break;
-    }
     if (batch.marks === 0) break;
     stats.batches += 1;
     stats.marks += batch.marks;

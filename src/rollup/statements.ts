@@ -18,8 +18,17 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../db/sql.ts';
 
-/** Held (transaction-scoped) by every refresh, rebuild chunk and prune batch: they never interleave. */
+/**
+ * Locking. Prune holds ROLLUP_LOCK_KEY exclusively (a rebuild never reads a half-pruned day);
+ * refreshes and rebuild chunks hold it shared and, in addition, one exclusive lock per UTC day
+ * they recompute (DAY_LOCK_CLASS, day number), taken in ascending day order so they cannot
+ * deadlock. A refresh therefore waits only for a rebuild chunk of the same day (one chunk,
+ * not the whole rebuild), and two refreshes on two workers split the marks (SKIP LOCKED)
+ * instead of one being skipped.
+ */
 export const ROLLUP_LOCK_KEY = 4_242_031_002;
+/** The first key of the two-key advisory locks, one per UTC day (second key: days since the epoch). */
+export const DAY_LOCK_CLASS = 424_203_100;
 
 export interface WriteCounts {
   /** Buckets that have data after the statement (rows present). */
@@ -178,6 +187,7 @@ hours as (
      select * from sentiment_rollup hr
       where hr.entity_id = d.entity_id and hr.granularity = 'hour'
         and hr.bucket_start >= d.bucket_start and hr.bucket_start < d.bucket_start + interval '24 hours'
+     offset 0 -- a fence: kept as a per-row index probe, never flattened into a hash join over the whole table
    ) h
   window w as (partition by d.entity_id, d.bucket_start)
 ),
@@ -209,6 +219,7 @@ const staleRows = (granularity: 'hour' | 'day', from: string, to: string) => sql
      select hr.bucket_start from sentiment_rollup hr
       where hr.entity_id = e.id and hr.granularity = ${granularity}
         and hr.bucket_start >= ${from}::timestamptz and hr.bucket_start < ${to}::timestamptz
+     offset 0 -- a fence: kept as a per-row index probe, never flattened into a hash join over the whole table
    ) x
    where not exists (select 1 from computed c where c.entity_id = e.id and c.bucket_start = x.bucket_start)`;
 
@@ -276,6 +287,7 @@ hours as (
      select * from sentiment_rollup hr
       where hr.entity_id = e.id and hr.granularity = 'hour'
         and hr.bucket_start >= ${from}::timestamptz and hr.bucket_start < ${to}::timestamptz
+     offset 0 -- a fence: kept as a per-row index probe, never flattened into a hash join over the whole table
    ) h
   window w as (partition by h.entity_id, date_trunc('day', h.bucket_start, 'UTC'))
 ),
@@ -293,7 +305,7 @@ ${upsertTail('day')}`,
   );
 }
 
-/** Takes the rollup lock for this transaction: waits when `wait`, else reports whether it got it. */
+/** Takes the rollup lock exclusively for this transaction (prune): waits when `wait`, else reports whether it got it. */
 export async function lockRollups(db: Kysely<DB>, wait: boolean): Promise<boolean> {
   if (wait) {
     await sql`select pg_advisory_xact_lock(${ROLLUP_LOCK_KEY}::bigint)`.execute(db);
@@ -301,4 +313,17 @@ export async function lockRollups(db: Kysely<DB>, wait: boolean): Promise<boolea
   }
   const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${ROLLUP_LOCK_KEY}::bigint) as locked`.execute(db);
   return rows[0]?.locked === true;
+}
+
+/** Takes the rollup lock shared for this transaction (refresh, rebuild chunk): only a prune excludes it. */
+export async function lockRollupsShared(db: Kysely<DB>): Promise<void> {
+  await sql`select pg_advisory_xact_lock_shared(${ROLLUP_LOCK_KEY}::bigint)`.execute(db);
+}
+
+/** Takes the day locks of the UTC days containing `epochSeconds` (any instants), in ascending order; waits. */
+export async function lockDays(db: Kysely<DB>, epochSeconds: readonly number[]): Promise<number> {
+  const days = [...new Set(epochSeconds.map((t) => Math.floor(t / 86_400)))].sort((a, b) => a - b);
+  if (days.length === 0) return 0;
+  await sql`select count(pg_advisory_xact_lock(${DAY_LOCK_CLASS}::int, d)) from (select d from unnest(${days}::int[]) d order by d) x`.execute(db);
+  return days.length;
 }

@@ -36,6 +36,7 @@ describe('consumingCheck', () => {
       rebuild: none,
       prune: none,
       reap: none,
+      partitions: none,
     };
     workers = startWorkers({
       orm: db.orm,

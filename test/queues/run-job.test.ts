@@ -64,6 +64,7 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
       rebuild: notUsed,
       prune: notUsed,
       reap: notUsed,
+      partitions: notUsed,
     };
     workers = startWorkers({
       orm: db.orm,

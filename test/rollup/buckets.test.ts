@@ -3,6 +3,8 @@ import {
   addDays,
   addHours,
   chunkRange,
+  chunksOf,
+  countChunks,
   countDays,
   countHours,
   dayCeil,
@@ -108,6 +110,24 @@ describe('chunkRange', () => {
     ]);
     expect(chunkRange(d('2026-11-20T00:00:00Z'), d('2026-11-20T00:00:00Z'), 24)).toEqual([]);
     expect(() => chunkRange(d('2026-11-20T00:00:00Z'), d('2026-11-21T00:00:00Z'), 0)).toThrow(RangeError);
+  });
+});
+
+describe('chunksOf / countChunks', () => {
+  it('counts what it yields, and yields lazily: a range to 9999-12-31 costs one chunk at a time', () => {
+    const cases: Array<[string, string, number]> = [
+      ['2026-11-20T10:30:00Z', '2026-11-22T05:00:00.001Z', 24],
+      ['2026-11-20T03:00:00Z', '2026-11-20T13:00:00Z', 6],
+      ['2026-11-20T00:00:00Z', '2026-11-20T00:00:00Z', 24],
+      ['2026-11-20T00:00:00Z', '2026-11-21T00:00:00Z', 24],
+      ['2026-11-20T23:59:00Z', '2026-11-21T00:00:01Z', 24],
+      ['2026-11-20T05:00:00Z', '2026-11-20T06:00:00Z', 1],
+    ];
+    for (const [from, to, hours] of cases) expect(countChunks(d(from), d(to), hours), `${from} ${to} ${hours}`).toBe(chunkRange(d(from), d(to), hours).length);
+    const huge = chunksOf(d('2026-11-01T00:00:00Z'), d('9999-12-31T00:00:00Z'), 1);
+    expect(iso(huge.next().value!.from)).toBe('2026-11-01T00:00:00.000Z');
+    expect(iso(huge.next().value!.from)).toBe('2026-11-01T01:00:00.000Z');
+    expect(countChunks(d('2026-11-01T00:00:00Z'), d('9999-12-31T00:00:00Z'), 1)).toBe((Date.parse('9999-12-31T00:00:00Z') - Date.parse('2026-11-01T00:00:00Z')) / 3_600_000);
   });
 });
 

@@ -25,7 +25,7 @@ afterAll(async () => {
 
 /** 600 articles over 2026-10-15 .. 2026-11-22 for three entities, plus trends; rollups refreshed. */
 beforeEach(async () => {
-  await db.pool.query('truncate article, trend, sentiment_rollup, rollup_dirty cascade');
+  await db.pool.query('truncate article, article_key, trend, sentiment_rollup, rollup_dirty cascade');
   const rnd = prng(20261122);
   const start = Date.parse('2026-10-15T00:00:00Z');
   const articles: SeedArticle[] = Array.from({ length: 600 }, (_, i) => ({
@@ -91,6 +91,30 @@ describe('rebuildRange', () => {
     expect(stats).toMatchObject({ skippedDays: 8, skippedHours: 8 * 24, chunks: 31, retentionCutoff: '2026-10-23T00:00:00.000Z' });
     expect((await rollupRows(db.pool)).filter((r) => r.bucket < CUTOFF)).toEqual(old);
     await expectRollupsEqualOracle(db.pool, 'after the cutoff', new Date(CUTOFF));
+  });
+
+  it('clamps "to" at now + 1 day and walks the chunks lazily (a range to 9999-12-31 is bounded, and says so)', async () => {
+    await corrupt();
+    const progress: Array<[number, number]> = [];
+    const stats = await rebuildRange(em(), {
+      from: new Date('2026-11-01T00:00:00Z'),
+      to: new Date('9999-12-31T00:00:00Z'),
+      retentionDays: 30,
+      now,
+      onProgress: (done, total) => {
+        progress.push([done, total]);
+      },
+    });
+    // NOW is 2026-11-22T12:00Z: the range ends at 2026-11-23T12:00Z, 22.5 days -> 23 day chunks.
+    expect(stats).toMatchObject({ clampedTo: '2026-11-23T12:00:00.000Z', to: '2026-11-23T12:00:00.000Z', chunks: 23 });
+    expect(progress.at(-1)).toEqual([23, 23]);
+    await expectRollupsEqualOracle(db.pool, 'after a clamped rebuild', new Date('2026-11-01T00:00:00Z'));
+    await expect(rebuildRange(em(), { from: new Date('2027-01-01T00:00:00Z'), to: new Date('9999-12-31T00:00:00Z'), retentionDays: 30, now })).rejects.toThrow(
+      /more than 1 day past now/,
+    );
+    // Without a pinned clock the database's now() decides (the real date is past 2026-11-22): nothing clamped here.
+    const dbClock = await rebuildRange(em(), { from: new Date('2026-11-20T00:00:00Z'), to: new Date('2026-11-21T00:00:00Z'), retentionDays: 3650 });
+    expect(dbClock.clampedTo).toBeNull();
   });
 
   it('a range entirely before the cutoff does nothing and reports every bucket skipped', async () => {

@@ -35,6 +35,7 @@ export async function createRollupDatabase(label: string, timeZone = 'America/St
   try {
     await admin.query(`alter database ${pg.escapeIdentifier(db.name)} set timezone to ${pg.escapeLiteral(timeZone)}`);
     await admin.query(`insert into source (id, kind, url) values ($1, 'feed', 'http://localhost/feed')`, [SOURCE_ID]);
+
   } finally {
     await admin.end();
   }
@@ -59,6 +60,18 @@ export async function createEntities(pool: pg.Pool, count: number, prefix = 'e')
   return rows.map((r) => r.id).sort((a, b) => a - b);
 }
 
+/** Month partitions for [from, to) (ingest makes them on demand; the seed writes directly, and a prune may have dropped some). */
+async function ensureSeedPartitions(client: pg.PoolClient, from: Date, to: Date): Promise<void> {
+  await client.query(
+    `do $$ declare m timestamp := date_trunc('month', ${pg.escapeLiteral(from.toISOString())}::timestamptz at time zone 'UTC'); begin
+      while m < ${pg.escapeLiteral(to.toISOString())}::timestamptz at time zone 'UTC' loop
+        execute format('create table if not exists %I partition of article for values from (%L) to (%L)', 'article_' || to_char(m, 'YYYY_MM'), m at time zone 'UTC', (m + interval '1 month') at time zone 'UTC');
+        execute format('create table if not exists %I partition of article_entity for values from (%L) to (%L)', 'article_entity_' || to_char(m, 'YYYY_MM'), m at time zone 'UTC', (m + interval '1 month') at time zone 'UTC');
+        m := m + interval '1 month';
+      end loop; end $$`,
+  );
+}
+
 const MARK_SQL = `
   insert into rollup_dirty (entity_id, hour_start)
   select distinct entity_id, date_trunc('hour', ts, 'UTC') from unnest($1::int[], $2::timestamptz[]) as m(entity_id, ts)
@@ -70,11 +83,19 @@ export async function ingestArticles(pool: pg.Pool | pg.PoolClient, articles: Se
   const own = !('release' in pool);
   try {
     if (options.inTransaction !== false) await client.query('begin');
+    const times = articles.map((a) => a.publishedAt.getTime());
+    if (times.length > 0) await ensureSeedPartitions(client, new Date(Math.min(...times)), new Date(Math.max(...times) + 1));
     const { rows } = await client.query<{ id: string; external_id: string }>(
-      `insert into article (source_id, external_id, title, published_at, fetched_at, sentiment, scorer)
-       select $1, x, 'title ' || x, p, clock_timestamp(), s, 'test'
-         from unnest($2::text[], $3::timestamptz[], $4::float8[]) as u(x, p, s)
-       on conflict (source_id, external_id) do nothing
+      `with u as (select * from unnest($2::text[], $3::timestamptz[], $4::float8[]) as u(x, p, s)),
+       k as (
+         insert into article_key (source_id, external_id, article_id, published_at)
+         select $1, x, nextval('article_id_seq'), p from u
+         on conflict do nothing
+         returning article_id, external_id
+       )
+       insert into article (id, source_id, external_id, title, published_at, fetched_at, sentiment, scorer)
+       select k.article_id, $1, u.x, 'title ' || u.x, u.p, clock_timestamp(), u.s, 'test'
+         from k join u on u.x = k.external_id
        returning id, external_id`,
       [SOURCE_ID, articles.map((a) => a.externalId), articles.map((a) => a.publishedAt.toISOString()), articles.map((a) => a.sentiment)],
     );
@@ -151,6 +172,7 @@ export async function retractArticles(pool: pg.Pool, externalIds: string[]): Pro
       [SOURCE_ID, externalIds],
     );
     await client.query(`delete from article where source_id = $1 and external_id = any($2::text[])`, [SOURCE_ID, externalIds]);
+    await client.query(`delete from article_key where source_id = $1 and external_id = any($2::text[])`, [SOURCE_ID, externalIds]);
     if (rows.length) await client.query(MARK_SQL, [rows.map((r) => r.entity_id), rows.map((r) => r.published_at)]);
     await client.query('commit');
   } catch (err) {
