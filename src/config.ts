@@ -163,6 +163,11 @@ const envSchema = z.object({
   JOB_RUN_RETENTION_DAYS: positiveInt.default(30),
   ROLLUP_DEBOUNCE: durationVar.default(2_000),
   READINESS_STALL: durationVar.default(60_000),
+  // Politeness per origin, shared by all workers (fetch path).
+  HOST_CONCURRENCY: positiveInt.max(64).default(2),
+  HOST_MIN_INTERVAL: z.union([z.literal('0').transform(() => 0), durationVar]).default(500),
+  // Per-source gauges on /metrics: off (0) unless asked for, and never more than this many sources.
+  METRICS_SOURCE_GAUGES: z.coerce.number().int().min(0).max(1_000).default(0),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -183,6 +188,10 @@ export interface Config {
   rollupDebounceMs: number;
   /** /readyz turns red when jobs wait longer than this while workers have free slots. */
   readinessStallMs: number;
+  /** Per origin: requests in flight and least spacing of request starts, across all workers. */
+  politeness: { hostConcurrency: number; hostMinIntervalMs: number };
+  /** How many sources get per-source gauges (0: none, the default). */
+  metricsSourceGauges: number;
   entities: readonly EntityConfig[];
   sources: readonly SourceConfig[];
 }
@@ -237,6 +246,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
     retention: { articleDays: e.ARTICLE_RETENTION_DAYS, jobRunDays: e.JOB_RUN_RETENTION_DAYS },
     rollupDebounceMs: e.ROLLUP_DEBOUNCE,
     readinessStallMs: e.READINESS_STALL,
+    politeness: { hostConcurrency: e.HOST_CONCURRENCY, hostMinIntervalMs: e.HOST_MIN_INTERVAL },
+    metricsSourceGauges: e.METRICS_SOURCE_GAUGES,
     entities: sources.value.entities,
     sources: sources.value.sources.map(toSourceConfig),
   });
