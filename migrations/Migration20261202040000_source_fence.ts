@@ -6,7 +6,7 @@ export class Migration20261202040000_source_fence extends Migration {
   override name = 'Migration20261202040000_source_fence';
 
   override up(): void | Promise<void> {
-    this.addSql(`alter table "source" add column "fence" bigint not null default 0;`);
+    this.addSql(`alter table "source" add column "fence" bigint not null default '0';`);
   }
 
   override down(): void | Promise<void> {
