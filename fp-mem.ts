@@ -1,0 +1,18 @@
+import { parseSource } from './src/sources/index.ts';
+import { prepareArticles } from './src/ingest/prepare.ts';
+import { createNewsScorer } from './src/ingest/sentiment.ts';
+import { generatedItems, rss } from './test/support/feeds.ts';
+const n = Number(process.argv[2] ?? 100000);
+const body = Buffer.from(rss(generatedItems(n, new Date(), { prefix: 'dense' })));
+const scorer = createNewsScorer();
+const gc = (globalThis as any).gc as () => void;
+gc(); const base = process.memoryUsage().heapUsed;
+let peak = base;
+const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().heapUsed); }, 5);
+const parsed = parseSource('feed', { body, contentType: 'application/rss+xml', url: 'http://x/', fetchedAt: new Date() }, { sourceId: 'dense' });
+peak = Math.max(peak, process.memoryUsage().heapUsed);
+const prepared = prepareArticles(parsed.items, scorer, { match: () => [] });
+peak = Math.max(peak, process.memoryUsage().heapUsed);
+clearInterval(timer);
+gc(); const retained = process.memoryUsage().heapUsed - base;
+console.log(JSON.stringify({ items: n, body_mib: +(body.length / 2 ** 20).toFixed(1), parsed: parsed.items.length, prepared: prepared.articles.length, retained_mib: +(retained / 2 ** 20).toFixed(0), peak_over_base_mib: +((peak - base) / 2 ** 20).toFixed(0) }));
