@@ -1,0 +1,18 @@
+import { parseSource } from './src/sources/index.ts';
+import { prepareArticles } from './src/ingest/prepare.ts';
+import { createNewsScorer } from './src/ingest/sentiment.ts';
+const n = Number(process.argv[2] ?? 100000);
+const items: string[] = [];
+const t = Date.UTC(2026, 10, 30);
+for (let i = 0; i < n; i++) items.push(`<item><title>Tesla shares move ${i}</title><link>https://e.org/${i}</link><guid>g${i}</guid></item>`);
+const body = Buffer.from(`<?xml version="1.0"?><rss version="2.0"><channel><title>dense</title>${items.join('')}</channel></rss>`);
+const scorer = createNewsScorer();
+const gc = (globalThis as any).gc as () => void;
+gc(); const base = process.memoryUsage().heapUsed;
+let peak = base;
+const sample = () => { peak = Math.max(peak, process.memoryUsage().heapUsed); };
+const parsed = parseSource('feed', { body, contentType: 'application/rss+xml', url: 'http://x/', fetchedAt: new Date() }, { sourceId: 'dense' });
+sample();
+const prepared = prepareArticles(parsed.items, scorer, { match: () => [] });
+sample();
+console.log(JSON.stringify({ items: n, body_mib: +(body.length / 2 ** 20).toFixed(1), parsed: parsed.items.length, prepared: prepared.articles.length, heap_after_prepare_over_base_mib: +((peak - base) / 2 ** 20).toFixed(0), total_heap_mib: +(process.memoryUsage().heapUsed / 2**20).toFixed(0) }));
