@@ -175,6 +175,11 @@ const envSchema = z.object({
       return z.NEVER;
     })
     .default(false),
+  // Politeness per origin, shared by all workers (fetch path).
+  HOST_CONCURRENCY: positiveInt.max(64).default(2),
+  HOST_MIN_INTERVAL: z.union([z.literal('0').transform(() => 0), durationVar]).default(500),
+  // Per-source gauges on /metrics: off (0) unless asked for, and never more than this many sources.
+  METRICS_SOURCE_GAUGES: z.coerce.number().int().min(0).max(1_000).default(0),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -200,6 +205,10 @@ export interface Config {
   readinessStallMs: number;
   /** Exit 1 once the workers are seen stalled (READINESS_STALL), for supervisors that only restart on exit. */
   exitOnStall: boolean;
+  /** Per origin: requests in flight and least spacing of request starts, across all workers. */
+  politeness: { hostConcurrency: number; hostMinIntervalMs: number };
+  /** How many sources get per-source gauges (0: none, the default). */
+  metricsSourceGauges: number;
   entities: readonly EntityConfig[];
   sources: readonly SourceConfig[];
 }
@@ -255,6 +264,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
     rollupDebounceMs: e.ROLLUP_DEBOUNCE,
     readinessStallMs: e.READINESS_STALL,
     exitOnStall: e.EXIT_ON_STALL,
+    politeness: { hostConcurrency: e.HOST_CONCURRENCY, hostMinIntervalMs: e.HOST_MIN_INTERVAL },
+    metricsSourceGauges: e.METRICS_SOURCE_GAUGES,
     entities: sources.value.entities,
     sources: sources.value.sources.map(toSourceConfig),
   });

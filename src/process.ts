@@ -22,6 +22,7 @@ import { createNewsScorer } from './ingest/sentiment.ts';
 import { loadEntityMatcher } from './ingest/entities.ts';
 import { startBoard } from './board/server.ts';
 import type { Services } from './services.ts';
+import { createFetchCoordination } from './ingest/coordination.ts';
 
 export const USER_AGENT = 'newspulse/0.1 (+https://github.com/newspulse/newspulse; news sentiment worker)';
 
@@ -64,7 +65,13 @@ export async function buildServices(config: Config, orm: Orm, queues: Queues, lo
     http: createHttpClient({ userAgent: USER_AGENT, maxBodyBytes: config.http.maxBodyBytes, totalTimeoutMs: config.http.timeoutMs, allowPrivate: config.http.allowPrivate }),
     scorer: createNewsScorer(),
     entities: await loadEntityMatcher(orm.em.fork()),
-    metrics: new Metrics({ queues, orm }),
+    metrics: new Metrics({ queues, orm, sourceGauges: config.metricsSourceGauges }),
+    coordination: createFetchCoordination(queues.ingest, {
+      politeness: { concurrency: config.politeness.hostConcurrency, minIntervalMs: config.politeness.hostMinIntervalMs },
+      httpTimeoutMs: config.http.timeoutMs,
+      // One maximal body parses alone; smaller ones share the budget (see ingest/byte-budget.ts).
+      parseBudgetBytes: config.http.maxBodyBytes,
+    }),
   };
 }
 

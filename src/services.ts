@@ -10,6 +10,7 @@ import type { createHttpClient } from './sources/http.ts';
 import type { SentimentScorer } from './ingest/sentiment.ts';
 import type { EntityIndex } from './ingest/entities.ts';
 import type { Metrics } from './metrics.ts';
+import type { FetchCoordination } from './ingest/coordination.ts';
 
 export type HttpClient = ReturnType<typeof createHttpClient>;
 
@@ -24,4 +25,6 @@ export interface Services {
   /** Entities matched against every article, loaded from the entity table. */
   entities: EntityIndex;
   metrics: Metrics;
+  /** Per-source leases and per-host slots across workers, and this process's parse budget. */
+  coordination: FetchCoordination;
 }

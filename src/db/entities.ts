@@ -35,6 +35,8 @@ export const SourceSchema = defineEntity({
     lastError: p.text().nullable(),
     /** While set and in the future, scheduled fetches of a failing source are skipped (backoff). */
     backoffUntil: p.datetime().nullable(),
+    /** Fencing token of the last fetch that wrote this row: an older holder's commit is refused (ingest/source-lease.ts). */
+    fence: p.bigint('number').default(0),
     createdAt: p.datetime().defaultRaw('now()'),
     updatedAt: p.datetime().defaultRaw('now()'),
   },

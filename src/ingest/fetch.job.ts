@@ -1,84 +1,152 @@
+import { DelayedError, type Job } from 'bullmq';
 import { errorMessage, PermanentError } from '../errors.ts';
-import { closeRun } from '../db/job-runs.ts';
 import type { JobStats } from '../db/entities.ts';
 import { sql } from '../db/sql.ts';
 import type { Handler } from '../queues/context.ts';
 import type { Queues } from '../queues/queues.ts';
 import { acceptHeader, parseSource, requestUrl } from '../sources/index.ts';
+import { retryDelayMs } from './host-slots.ts';
 import { persistItems } from './persist.ts';
 import { prepareArticles } from './prepare.ts';
-import { lockSource, recordFailure, recordSuccess } from './source-state.ts';
+import { recordFailure, recordSuccess } from './source-state.ts';
+
+/** How soon a manual fetch that found its source busy asks again (it waits, never skips). */
+const BUSY_SOURCE_RETRY_MS = 1_000;
 
 /**
- * fetch{sourceId}: conditional GET -> parse -> score + match -> one transaction that
- * stores articles, links, dirty marks, the source's state and this job_run row together.
+ * fetch{sourceId}: take the source's lease (Redis) -> conditional GET within the host's
+ * politeness limits -> parse -> score + match -> ONE short transaction that checks the
+ * lease's fencing token and stores articles, links, dirty marks, the source's state and this
+ * job_run row together. No database connection is held during the HTTP exchange.
+ *
+ * Scheduled runs skip when another fetch of the source holds the lease; manual runs (CLI,
+ * board) wait for it. Both wait for a busy host by going back to the delayed set (not by
+ * sleeping in a worker slot).
  */
-export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services, job, signal, runId, log }) => {
-  const { config, http, scorer, entities, queues } = services;
-  const source = await sql(em).selectFrom('source').selectAll().where('id', '=', sourceId).executeTakeFirst();
-  if (!source) throw new PermanentError(`fetch ${sourceId}: unknown source (not in the source table; is it in ${config.sourcesFile}?)`);
+export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services, job, token, signal, log, completeRun }) => {
+  const { config, http, scorer, entities, queues, coordination } = services;
   // Jobs made by a scheduler carry its key; a manual run (CLI, board) does not.
   const scheduled = job.repeatJobKey !== undefined;
-  const now = new Date();
-  if (scheduled && !source.enabled) return { skipped: 'disabled' };
-  if (scheduled && job.attemptsMade === 0 && source.backoff_until && source.backoff_until > now) {
-    log.info({ backoff_until: source.backoff_until, failures: source.consecutive_failures }, 'source is backing off: skipping this run');
-    return { skipped: 'backoff', backoff_until: source.backoff_until.toISOString(), consecutive_failures: source.consecutive_failures };
-  }
 
-  let stats: JobStats;
-  try {
-    stats = await em.transactional(async (tx) => {
-      if (!(await lockSource(tx, sourceId, scheduled ? 'try' : 'wait'))) {
-        log.info('another fetch of this source is running: skipping');
-        return { skipped: 'concurrent' };
-      }
-      const url = requestUrl(source.kind, source, now);
-      const response = await http.get(url, { label: sourceId, etag: source.etag, lastModified: source.last_modified, signal, accept: acceptHeader(source.kind) });
-      if (response.notModified) {
-        await recordSuccess(tx, sourceId, response, response.fetchedAt);
-        const result = { fetched: 0, inserted: 0, not_modified: true };
-        await closeRun(tx, runId, { status: 'completed', stats: result });
-        return result;
-      }
-      const parsed = parseSource(source.kind, { body: response.body, contentType: response.contentType, url: response.url, fetchedAt: response.fetchedAt }, { sourceId });
-      const prepared = prepareArticles(parsed.items, scorer, entities);
-      const stored = await persistItems(tx, {
-        sourceId,
-        fetchedAt: response.fetchedAt,
-        scorerId: scorer.id,
-        articles: prepared.articles,
-        trends: parsed.trends.map((t) => ({ ...t, entityIds: entities.match(t.title) })),
-        retentionDays: config.retention.articleDays,
-      });
-      await recordSuccess(tx, sourceId, response, response.fetchedAt);
-      const result: JobStats = {
-        format: parsed.format,
-        bytes: response.body.length,
-        fetched: parsed.items.length,
-        inserted: stored.inserted,
-        duplicates: stored.duplicates + prepared.repeated,
-        too_old: stored.tooOld,
-        skipped_items: parsed.skipped,
-        date_fallbacks: parsed.dateFallbacks,
-        entity_links: stored.entityLinks,
-        trends: stored.trends,
-        trend_links: stored.trendLinks,
-        dirty_marks: stored.dirtyMarks,
-        not_modified: false,
-      };
-      await closeRun(tx, runId, { status: 'completed', stats: result });
-      return result;
-    });
-  } catch (err) {
-    await recordFailure(em.fork(), sourceId, errorMessage(err), new Date()).catch((recordErr: unknown) =>
-      log.warn({ err: recordErr }, 'could not record the failure on the source row'),
-    );
-    throw err;
+  const attempt = await coordination.lease(sourceId, (err) => log.warn({ err }, 'could not renew the fetch lease (the commit is fenced either way)'));
+  if (!attempt.acquired) {
+    if (scheduled) {
+      log.info('another fetch of this source is running: skipping');
+      return { skipped: 'concurrent' };
+    }
+    return defer(job, token, Math.min(attempt.heldForMs, BUSY_SOURCE_RETRY_MS) + Math.random() * 250, 'another fetch of this source is running');
   }
-  if (typeof stats.dirty_marks === 'number' && stats.dirty_marks > 0) await requestRefresh(queues, config.rollupDebounceMs, log);
-  return stats;
+  const lease = attempt.lease;
+  let unknown = false;
+  try {
+    const source = await sql(em).selectFrom('source').selectAll().where('id', '=', sourceId).executeTakeFirst();
+    if (!source) {
+      unknown = true;
+      throw new PermanentError(`fetch ${sourceId}: unknown source (not in the source table; is it in ${config.sourcesFile}?)`);
+    }
+    const now = new Date();
+    if (scheduled && !source.enabled) return { skipped: 'disabled' };
+    if (scheduled && job.attemptsMade === 0 && source.backoff_until && source.backoff_until > now) {
+      log.info({ backoff_until: source.backoff_until, failures: source.consecutive_failures }, 'source is backing off: skipping this run');
+      return { skipped: 'backoff', backoff_until: source.backoff_until.toISOString(), consecutive_failures: source.consecutive_failures };
+    }
+    await lease.ensureAbove(source.fence);
+
+    try {
+      const url = requestUrl(source.kind, source, now);
+      const host = new URL(url).host;
+      const slot = await coordination.hostSlot(host, `${job.id ?? 'job'}:${lease.token}`);
+      if (!slot.acquired) return await defer(job, token, retryDelayMs(slot.retryInMs, coordination.politeness), `host ${host} is at its politeness limit`);
+      let response;
+      try {
+        response = await http.get(url, {
+          label: sourceId,
+          etag: source.etag,
+          lastModified: source.last_modified,
+          signal: signal ? AbortSignal.any([signal, lease.lost]) : lease.lost,
+          accept: acceptHeader(source.kind),
+        });
+      } finally {
+        await slot.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
+      }
+
+      if (response.notModified) {
+        return await em.transactional(async (tx) => {
+          if (!(await recordSuccess(tx, sourceId, lease.token, response, response.fetchedAt))) return superseded(log);
+          const result = { fetched: 0, inserted: 0, not_modified: true };
+          await completeRun(tx, result);
+          return result;
+        });
+      }
+
+      // Parsing and scoring grow a body many times over in the heap: share a byte budget.
+      const releaseBudget = await coordination.budget.acquire(response.body.length);
+      let stats: JobStats;
+      try {
+        const parsed = parseSource(source.kind, { body: response.body, contentType: response.contentType, url: response.url, fetchedAt: response.fetchedAt }, { sourceId });
+        const prepared = prepareArticles(parsed.items, scorer, entities);
+        stats = await em.transactional(async (tx) => {
+          // First, so a stale holder writes nothing at all (and the row lock orders commits).
+          if (!(await recordSuccess(tx, sourceId, lease.token, response, response.fetchedAt))) return superseded(log);
+          const stored = await persistItems(tx, {
+            sourceId,
+            fetchedAt: response.fetchedAt,
+            scorerId: scorer.id,
+            articles: prepared.articles,
+            trends: parsed.trends.map((t) => ({ ...t, entityIds: entities.match(t.title) })),
+            retentionDays: config.retention.articleDays,
+          });
+          const result: JobStats = {
+            format: parsed.format,
+            bytes: response.body.length,
+            fetched: parsed.items.length,
+            inserted: stored.inserted,
+            duplicates: stored.duplicates + prepared.repeated,
+            too_old: stored.tooOld,
+            skipped_items: parsed.skipped,
+            date_fallbacks: parsed.dateFallbacks,
+            entity_links: stored.entityLinks,
+            trends: stored.trends,
+            trend_links: stored.trendLinks,
+            dirty_marks: stored.dirtyMarks,
+            not_modified: false,
+          };
+          await completeRun(tx, result);
+          return result;
+        });
+      } finally {
+        releaseBudget();
+      }
+      if (typeof stats.dirty_marks === 'number' && stats.dirty_marks > 0) await requestRefresh(queues, config.rollupDebounceMs, log);
+      return stats;
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      const recorded = await recordFailure(em.fork(), sourceId, lease.token, errorMessage(err), new Date()).catch((recordErr: unknown) => {
+        log.warn({ err: recordErr }, 'could not record the failure on the source row');
+        return true;
+      });
+      if (!recorded) log.info('a newer fetch of this source already committed: this failure is not counted');
+      throw err;
+    }
+  } finally {
+    await lease.release({ forget: unknown }).catch((err: unknown) => log.warn({ err }, 'could not release the fetch lease (it lapses by itself)'));
+  }
 };
+
+/** A fetch whose lease lapsed while it worked, and a newer fetch of the source committed first. */
+function superseded(log: { info: (msg: string) => void }): JobStats {
+  log.info('a newer fetch of this source committed first (this one lost its lease): nothing written');
+  return { skipped: 'superseded' };
+}
+
+/**
+ * Puts the job back to wait without holding a worker slot (BullMQ's DelayedError: no attempt
+ * is used up). The wrapper drops this attempt's job_run row: it did no work.
+ */
+async function defer(job: Job, token: string | undefined, delayMs: number, why: string): Promise<never> {
+  await job.moveToDelayed(Date.now() + Math.round(delayMs), token);
+  throw new DelayedError(`fetch deferred ${Math.round(delayMs)} ms: ${why}`);
+}
 
 /**
  * Adds one debounced refresh: every ingest within the window shares it, so rollups are

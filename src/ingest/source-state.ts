@@ -7,11 +7,18 @@ export const BACKOFF_AFTER_FAILURES = 3;
 const BACKOFF_BASE_MINUTES = 5;
 const BACKOFF_MAX_MINUTES = 6 * 60;
 
-/** A successful fetch (200 or 304): new validators, failures cleared, backoff lifted. */
-export async function recordSuccess(tx: EntityManager, sourceId: string, validators: { etag: string | null; lastModified: string | null }, at: Date): Promise<void> {
-  await sql(tx)
+/**
+ * A successful fetch (200 or 304): new validators, failures cleared, backoff lifted, and the
+ * lease's fencing token recorded. Returns false, writing nothing, when a fetch holding a newer
+ * token already committed (this one's lease lapsed while it worked): the caller must then
+ * roll back everything else it wrote, or validators and articles of an older response could
+ * overwrite a newer one's.
+ */
+export async function recordSuccess(tx: EntityManager, sourceId: string, fence: number, validators: { etag: string | null; lastModified: string | null }, at: Date): Promise<boolean> {
+  const result = await sql(tx)
     .updateTable('source')
     .set({
+      fence,
       etag: validators.etag,
       last_modified: validators.lastModified,
       last_fetched_at: at,
@@ -22,18 +29,23 @@ export async function recordSuccess(tx: EntityManager, sourceId: string, validat
       updated_at: at,
     })
     .where('id', '=', sourceId)
-    .execute();
+    .where('fence', '<', fence)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
 }
 
 /**
  * A failed attempt: counted and shown (CLI, dashboard). From the third failure in a row,
  * scheduled fetches are skipped until backoff_until (5 min, doubling, at most 6 h), so a
  * dead source is asked less often but never abandoned; one success resets everything.
+ * Fenced like recordSuccess: a stale holder's failure does not count against a source that a
+ * newer fetch already brought up to date.
  */
-export async function recordFailure(em: EntityManager, sourceId: string, message: string, at: Date): Promise<void> {
-  await sql(em)
+export async function recordFailure(em: EntityManager, sourceId: string, fence: number, message: string, at: Date): Promise<boolean> {
+  const result = await sql(em)
     .updateTable('source')
     .set((eb) => ({
+      fence,
       consecutive_failures: eb('consecutive_failures', '+', 1),
       last_error: message.slice(0, 2_000),
       last_fetched_at: at,
@@ -43,22 +55,7 @@ export async function recordFailure(em: EntityManager, sourceId: string, message
         else null end`,
     }))
     .where('id', '=', sourceId)
-    .execute();
-}
-
-/**
- * At most one fetch of a source at a time, across every worker: a transaction-scoped
- * advisory lock keyed by the source id. Scheduled runs skip when it is taken; manual runs
- * wait for it (bounded by lock_timeout, which surfaces as a retryable error).
- */
-export async function lockSource(tx: EntityManager, sourceId: string, mode: 'try' | 'wait'): Promise<boolean> {
-  const key = `fetch:${sourceId}`;
-  if (mode === 'try') {
-    const result = await raw<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtextextended(${key}, 0)) as locked`.execute(sql(tx));
-    return result.rows[0]?.locked === true;
-  }
-  await raw`set local lock_timeout = '60s'`.execute(sql(tx));
-  await raw`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(sql(tx));
-  await raw`set local lock_timeout = 0`.execute(sql(tx));
-  return true;
+    .where('fence', '<', fence)
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
 }

@@ -16,6 +16,13 @@ export interface JobContext {
   signal: AbortSignal | undefined;
   /** This attempt's job_run row; a handler may close it inside its own transaction. */
   runId: number;
+  /**
+   * Closes this attempt's job_run row as completed inside the handler's transaction, so the
+   * results and the row commit together; the wrapper then does not touch the row again.
+   */
+  completeRun(tx: EntityManager, stats: JobStats): Promise<void>;
+  /** The worker's lock token for this job: needed to move it back to delayed (DelayedError). */
+  token: string | undefined;
   services: Services;
 }
 

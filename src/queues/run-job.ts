@@ -1,10 +1,10 @@
 import type { Job } from 'bullmq';
-import { UnrecoverableError } from 'bullmq';
+import { DelayedError, UnrecoverableError } from 'bullmq';
 import { errorMessage, PermanentError, toBullError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Orm } from '../db/orm.ts';
 import type { JobStats } from '../db/entities.ts';
-import { closeRun, openRun } from '../db/job-runs.ts';
+import { closeRun, dropRun, openRun } from '../db/job-runs.ts';
 import { checkPayload, isJobName, JOBS, type QueueName } from './catalogue.ts';
 import type { HandlerMap, JobContext } from './context.ts';
 import type { Services } from '../services.ts';
@@ -20,39 +20,60 @@ export interface RunDeps {
  * The one wrapper every job runs in: opens a job_run row (running), forks an
  * EntityManager, hands the handler a child logger, and closes the row as completed (with
  * stats) or failed (with the error) whatever happens. Permanent errors become BullMQ's
- * UnrecoverableError so they are not retried.
+ * UnrecoverableError so they are not retried. A job the handler put back to wait
+ * (DelayedError: its host or source was busy) did no work: its row is dropped.
  */
-export async function runJob(queue: QueueName, job: Job, signal: AbortSignal | undefined, deps: RunDeps): Promise<JobStats> {
+export async function runJob(queue: QueueName, job: Job, token: string | undefined, signal: AbortSignal | undefined, deps: RunDeps): Promise<JobStats> {
   const name = job.name;
   if (!isJobName(name) || JOBS[name].queue !== queue) {
     throw new UnrecoverableError(`worker ${queue}: unknown job "${name}" (known: ${Object.keys(JOBS).join(', ')})`);
   }
   const data: unknown = job.data;
-  const sourceId = typeof data === 'object' && data !== null && 'sourceId' in data && typeof data.sourceId === 'string' ? data.sourceId : null;
+  const checked = checkPayload(name, data);
+  // Only a validated payload names a source: job data never reaches logs or rows unchecked.
+  const sourceId = checked.ok && 'sourceId' in checked.data ? checked.data.sourceId : null;
   const attempt = job.attemptsMade + 1;
   const log = deps.log.child({ queue, job_name: name, job_id: job.id ?? null, source_id: sourceId, attempt });
+  const metrics = deps.services.metrics;
 
   const runId = await openRun(deps.orm.em.fork(), { queue, jobName: name, jobId: job.id ?? null, sourceId, attempt });
   const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  let closedByHandler = false;
   try {
-    const checked = checkPayload(name, data);
     if (!checked.ok) throw new PermanentError(`job ${name}: invalid payload: ${checked.problems.join('; ')}`);
     // The catalogue guarantees handlers[name] takes exactly the payload checkPayload(name) returned.
     const handler = deps.handlers[name] as (payload: unknown, ctx: JobContext) => Promise<JobStats>;
-    const stats = await handler(checked.data, { em: deps.orm.em.fork(), log, job, signal, runId, services: deps.services });
-    await closeRun(deps.orm.em.fork(), runId, { status: 'completed', stats });
-    const seconds = (performance.now() - started) / 1000;
-    deps.services.metrics.recordJob(queue, name, 'completed', seconds, stats, sourceId);
-    log.info({ stats, duration_ms: Math.round(seconds * 1000) }, 'job completed');
+    const stats = await handler(checked.data, {
+      em: deps.orm.em.fork(),
+      log,
+      job,
+      signal,
+      runId,
+      token,
+      services: deps.services,
+      async completeRun(tx, result) {
+        closedByHandler = await closeRun(tx, runId, { status: 'completed', stats: result });
+      },
+    });
+    if (!closedByHandler) await closeRun(deps.orm.em.fork(), runId, { status: 'completed', stats });
+    metrics.recordJob(queue, name, 'completed', seconds(), stats);
+    log.info({ stats, duration_ms: Math.round(seconds() * 1000) }, 'job completed');
     return stats;
   } catch (thrown) {
+    if (thrown instanceof DelayedError) {
+      await dropRun(deps.orm.em.fork(), runId).catch((dropErr: unknown) => log.warn({ err: dropErr }, 'could not drop the row of a deferred job'));
+      metrics.recordJob(queue, name, 'deferred', seconds(), null);
+      log.debug({ reason: thrown.message }, 'job deferred');
+      throw thrown;
+    }
     const err = thrown instanceof Error ? thrown : new Error(`non-Error thrown: ${errorMessage(thrown)}`);
     await closeRun(deps.orm.em.fork(), runId, { status: 'failed', error: err.message }).catch((closeErr: unknown) =>
       log.warn({ err: closeErr }, 'could not record job failure (the reaper will mark the row abandoned)'),
     );
-    deps.services.metrics.recordJob(queue, name, 'failed', (performance.now() - started) / 1000, null, sourceId);
+    metrics.recordJob(queue, name, 'failed', seconds(), null);
     const permanent = err instanceof PermanentError || err instanceof UnrecoverableError;
-    log[permanent ? 'error' : 'warn']({ err, duration_ms: Math.round(performance.now() - started), will_retry: !permanent && attempt < (job.opts.attempts ?? 1) }, 'job failed');
+    log[permanent ? 'error' : 'warn']({ err, duration_ms: Math.round(seconds() * 1000), will_retry: !permanent && attempt < (job.opts.attempts ?? 1) }, 'job failed');
     throw toBullError(err);
   }
 }

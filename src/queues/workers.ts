@@ -1,9 +1,19 @@
 import { MetricsTime, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { JOB_NAMES, QUEUE_NAMES, type QueueName } from './catalogue.ts';
-import { backoffStrategy, DEFAULT_JOB_OPTIONS } from './job-options.ts';
+import { checkPayload, isJobName, JOB_NAMES, QUEUE_NAMES, type QueueName } from './catalogue.ts';
+import { backoffStrategy } from './job-options.ts';
 import { runJob, type RunDeps } from './run-job.ts';
 import { withDeadline } from '../shutdown.ts';
+import { recordFailedRun } from '../db/job-runs.ts';
+
+/**
+ * Times a job may lose its worker (killed, or frozen past its lock) and still run again. Two
+ * covers a crash and a restart loop; a third loss fails the job, so a poison input freezes at
+ * most three workers instead of bouncing between them for minutes (BullMQ re-runs a stalled job
+ * 30-60 s after each loss).
+ */
+export const MAX_STALLS = 2;
+const STALLED_REASON = 'job stalled more than allowable limit';
 
 export interface WorkerOptions extends RunDeps {
   prefix: string;
@@ -30,19 +40,30 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
   const entries = QUEUE_NAMES.map((queue) => {
     const connection = options.connection();
     connections.push(connection);
-    const worker = new Worker(queue, (job, _token, signal) => runJob(queue, job, signal, options), {
+    const worker = new Worker(queue, (job, token, signal) => runJob(queue, job, token, signal, options), {
       connection,
       prefix: options.prefix,
       concurrency: options.concurrency[queue],
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
-      // A job whose worker died is re-run, not failed: handlers are idempotent, and BullMQ's
-      // default (1) fails a manual fetch killed twice and drops its items for good.
-      maxStalledCount: DEFAULT_JOB_OPTIONS.attempts,
+      // A job whose worker died is re-run, not failed (handlers are idempotent), but not forever.
+      maxStalledCount: MAX_STALLS,
       settings: { backoffStrategy },
     });
     const log = options.log.child({ queue });
     worker.on('error', (err) => log.error({ err }, 'worker error'));
     worker.on('stalled', (jobId) => log.warn({ job_id: jobId }, 'job stalled: its worker died or blocked; it will run again'));
+    // BullMQ's own reason says nothing about why: name the job, say what happened, and leave a
+    // failed job_run row beside the abandoned ones so `status` and the board show it.
+    worker.on('failed', (job, err) => {
+      if (!job || err.message !== STALLED_REASON) return;
+      const error = `${job.name} ${job.id ?? ''}: failed for good after its worker died or froze ${MAX_STALLS + 1} times while running it (a poison input? see this job's abandoned job_run rows)`;
+      const checked = isJobName(job.name) ? checkPayload(job.name, job.data) : null;
+      const sourceId = checked?.ok && 'sourceId' in checked.data ? checked.data.sourceId : null;
+      log.error({ job_id: job.id, job_name: job.name, source_id: sourceId }, error);
+      recordFailedRun(options.orm.em.fork(), { queue, jobName: job.name, jobId: job.id ?? null, sourceId, attempt: job.attemptsMade + 1 }, error).catch((recordErr: unknown) =>
+        log.warn({ err: recordErr }, 'could not record the stalled job as failed'),
+      );
+    });
     return [queue, worker] as const;
   });
   const workers = Object.fromEntries(entries) as Record<QueueName, Worker>;

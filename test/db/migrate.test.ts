@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../../src/db/migrate.ts';
 import { openOrm } from '../../src/db/orm.ts';
@@ -7,7 +8,7 @@ import { databaseUrl } from '../support/env.ts';
 import { createTestDatabase, dropDatabase, uniqueName, type TestDatabase } from '../support/db.ts';
 
 const TABLES = ['article', 'article_entity', 'article_key', 'entity', 'job_run', 'rollup_dirty', 'sentiment_rollup', 'source', 'trend', 'trend_entity'];
-const MIGRATIONS = 2;
+const MIGRATIONS = readdirSync(new URL('../../migrations/', import.meta.url)).filter((f) => /^Migration\d+.*\.ts$/.test(f)).length;
 const BEFORE_PARTITIONING = 'Migration20261122164726';
 
 /** Tables (not partitions) of the public schema. */

@@ -5,6 +5,10 @@
  * bucket that differs from the oracle must still carry its dirty mark (no mark lost), and
  * every daily one must contain such an hour; after the killed jobs are re-run (as stalled,
  * 30-60 s later) and a final refresh, the rollups equal the SQL oracle.
+ *
+ * Each kill must have landed mid-work, or the "no mark lost" checks prove nothing: the
+ * killed job's job_run row is still `running` after the kill (the job never finished), and
+ * rollups still differ from the oracle then (there was work left to lose).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rss, type FeedItem } from '../support/feeds.ts';
@@ -59,6 +63,10 @@ describe('fault 2: kill -9 during refresh and during rebuild', () => {
     return { diffs: diffs.length, unmarked };
   }
 
+  /** Whether the job's latest job_run row is still open: read after the kill, it says the kill landed mid-job. */
+  const stillRunning = async (job: 'refresh' | 'rebuild') =>
+    (await stack.count(`select count(*) as n from job_run where job_name = $1 and status = 'running'`, [job])) > 0;
+
   async function killDuring(job: 'refresh' | 'rebuild', maxDelayMs: number, f: Figures): Promise<void> {
     await eventually(async () => (await stack.count(`select count(*) as n from job_run where job_name = $1 and status = 'running'`, [job])) > 0, 30_000, `${job} running`);
     await sleep(Math.random() * maxDelayMs);
@@ -78,6 +86,7 @@ describe('fault 2: kill -9 during refresh and during rebuild', () => {
       const refresh = await stack.enqueue('refresh', {});
       await killDuring('refresh', 1_500, f);
       await w1.kill('SIGKILL');
+      f.refresh_killed_mid_job = await stillRunning('refresh');
       f.refresh_marks_after_kill = await stack.count('select count(*) as n from rollup_dirty');
       const afterRefreshKill = await unrepairable();
       f.refresh_kill_diffs = afterRefreshKill.diffs;
@@ -92,6 +101,7 @@ describe('fault 2: kill -9 during refresh and during rebuild', () => {
       await killDuring('rebuild', 3_000, f);
       const progress = (await stack.queues.rollup.getJob(rebuild.split('/')[1]!))?.progress;
       await w2.kill('SIGKILL');
+      f.rebuild_killed_mid_job = await stillRunning('rebuild');
       f.rebuild_progress_at_kill = typeof progress === 'object' && progress && 'percent' in progress ? Number(progress.percent) : null;
       f.rebuild_marks_after_kill = await stack.count('select count(*) as n from rollup_dirty');
       const afterRebuildKill = await unrepairable();
@@ -112,8 +122,13 @@ describe('fault 2: kill -9 during refresh and during rebuild', () => {
       f.oracle_diffs = problems.length;
 
       expect(marks).toBeGreaterThan(1_000);
+      expect(f.refresh_killed_mid_job).toBe(true);
+      expect(afterRefreshKill.diffs).toBeGreaterThan(0);
       expect(afterRefreshKill.unmarked).toBe(0);
       // A rebuild neither consumes nor needs marks: a killed one leaves them all.
+      expect(f.rebuild_killed_mid_job).toBe(true);
+      expect(f.rebuild_progress_at_kill ?? 0).toBeLessThan(100);
+      expect(afterRebuildKill.diffs).toBeGreaterThan(0);
       expect(f.rebuild_marks_after_kill).toBe(marksBeforeRebuild);
       expect(afterRebuildKill.unmarked).toBe(0);
       expect(states.get(refresh)).toBe('completed');

@@ -79,6 +79,6 @@ describe('/readyz follows Postgres and Redis', () => {
     expect(body).toContain('# TYPE newspulse_jobs_total counter');
     expect(body).toMatch(/newspulse_queue_jobs\{queue="ingest",state="waiting"\} \d+/);
     expect(body).toMatch(/newspulse_rollup_lag_seconds \d/);
-    expect(body).toContain('newspulse_process_resident_memory_bytes');
+    expect(body).toMatch(/^process_resident_memory_bytes \d/m);
   });
 });

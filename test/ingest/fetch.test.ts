@@ -154,6 +154,28 @@ const gated = tracked(() => (_req, res) => {
   releaseGate = () => send(res, rssReply(feedOf('gated', 2)));
 });
 
+/** First request: held until the test releases it (a fetch that stalls); later ones answer at once. */
+let releaseFenced: (() => void) | undefined;
+const fenced = tracked((i) => {
+  if (i > 0) return rssReply(feedOf('fresh', 3), { etag: '"fresh"' });
+  return (_req, res) => {
+    releaseFenced = () => send(res, rssReply(feedOf('stale', 5), { etag: '"stale"' }));
+  };
+});
+
+/** Three sources on one origin, each answering after 150 ms; counts requests in flight across all three. */
+const perHost = { active: 0, max: 0, starts: [] as number[] };
+const politeRoute = (name: string) =>
+  tracked(() => (_req, res) => {
+    perHost.starts.push(Date.now());
+    perHost.active += 1;
+    perHost.max = Math.max(perHost.max, perHost.active);
+    setTimeout(() => {
+      perHost.active -= 1;
+      send(res, rssReply(feedOf(name)));
+    }, 150);
+  });
+
 // Every fixture: one source each, served with the manifest's Content-Type.
 const fixtureId = (f: FixtureCase) => `fx-${f.file.replace(/\.[a-z]+$/, '').replace(/[^a-z0-9]+/g, '-')}`;
 /** The URL each fixture source actually requested (error messages name it). */
@@ -213,6 +235,10 @@ function sourcesFor(server: FixtureServer) {
       feed('slow-lock', '/slow-lock.xml'),
       feed('gated', '/gated.xml'),
       feed('good', '/good.xml'),
+      feed('fenced', '/fenced.xml'),
+      feed('polite-a', '/polite-a.xml'),
+      feed('polite-b', '/polite-b.xml'),
+      feed('polite-c', '/polite-c.xml'),
       ...fixtureSources,
     ],
   };
@@ -233,13 +259,14 @@ interface Harness {
 let db: TestDatabase;
 let server: FixtureServer;
 let config: Config;
+let configEnv: Record<string, string>;
 let open: Harness | undefined;
 
-async function startHarness(options: { concurrency?: number } = {}): Promise<Harness> {
+async function startHarness(options: { concurrency?: number; config?: Config } = {}): Promise<Harness> {
   const prefix = testPrefix('fetch');
   const producer = workerRedis();
   const queues = createQueues(producer, prefix, log);
-  const services = await buildServices(config, db.orm, queues, log);
+  const services = await buildServices(options.config ?? config, db.orm, queues, log);
   const connections: Redis[] = [producer];
   const workers = startWorkers({
     orm: db.orm,
@@ -368,13 +395,17 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
         '/slow-lock.xml': slowLock,
         '/gated.xml': gated,
         '/good.xml': { headers: { 'content-type': 'application/rss+xml' }, body: feedOf('good') },
+        '/fenced.xml': fenced,
+        '/polite-a.xml': politeRoute('polite-a'),
+        '/polite-b.xml': politeRoute('polite-b'),
+        '/polite-c.xml': politeRoute('polite-c'),
         '/api/v1/search_by_date': hnRoute,
         ...Object.fromEntries(FIXTURES.map((f) => [`/fixtures/${f.file}`, serveFixture(f)])),
       },
     });
     origin = server.origin;
     const sourcesFile = writeSourcesFile(sourcesFor(server));
-    config = loadConfig({
+    configEnv = {
       DATABASE_URL: db.url,
       REDIS_URL,
       SOURCES_FILE: sourcesFile,
@@ -384,7 +415,11 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
       HTTP_MAX_BODY_BYTES: String(MAX_BODY),
       // Long enough that no refresh consumes the dirty marks these tests assert.
       ROLLUP_DEBOUNCE: '1h',
-    });
+      // Every route here is on one local origin: politeness has its own test below.
+      HOST_CONCURRENCY: '64',
+      HOST_MIN_INTERVAL: '0',
+    };
+    config = loadConfig(configEnv);
     await syncConfig(db.orm.em.fork(), config);
   });
 
@@ -398,6 +433,8 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
 
   afterEach(async () => {
     releaseGate?.();
+    releaseFenced?.();
+    releaseFenced = undefined;
     await open?.close();
     open = undefined;
   });
@@ -640,13 +677,17 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     overlap.max = 0;
     const [one, two] = await Promise.all([fetchJob(h, 'slow-lock'), fetchJob(h, 'slow-lock')]);
     const [a, b] = await Promise.all([finished(h, one!), finished(h, two!)]);
-    // Both ran at the same time in BullMQ (concurrency 2): the source lock is what serialised them.
-    expect(Math.max(a.job.processedOn!, b.job.processedOn!)).toBeLessThan(Math.min(a.job.finishedOn!, b.job.finishedOn!));
+    // Both were taken at once (concurrency 2): the one that met the lease went back to wait
+    // (deferred, not failed, no attempt used) and fetched once the first had committed.
+    expect((await h.services.metrics.render()).body).toMatch(/newspulse_fetches_total\{outcome="deferred"\} [1-9]/);
+    expect([a.job.attemptsMade, b.job.attemptsMade]).toEqual([1, 1]);
     expect(slowLock.times).toHaveLength(2);
     expect(overlap.max).toBe(1);
     const results = [a.result, b.result].sort((x, y) => Number(y?.inserted) - Number(x?.inserted));
     expect(results).toEqual([expect.objectContaining({ fetched: 8, inserted: 8, duplicates: 0 }), expect.objectContaining({ fetched: 8, inserted: 0, duplicates: 8 })]);
     expect(await articles('slow-lock')).toBe(8);
+    // A deferred attempt did no work and leaves no row: one completed row per fetch.
+    expect(await count(`select 1 from job_run where source_id = 'slow-lock'`)).toBe(2);
     expect(await count(`select 1 from job_run where source_id = 'slow-lock' and status = 'completed'`)).toBe(2);
   });
 
@@ -661,6 +702,53 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     releaseGate = undefined;
     expect((await finished(h, manual)).result).toMatchObject({ fetched: 2, inserted: 2 });
     expect(gated.times).toHaveLength(1);
+  });
+
+  it('a fetch whose lease lapsed while it stalled writes nothing once a newer fetch committed (fencing token)', async () => {
+    const h = await startHarness({ concurrency: 2 });
+    const stale = await fetchJob(h, 'fenced');
+    await eventually(async () => fenced.times.length === 1, 10_000, 'the first fetch to reach the server');
+    // The first worker "freezes" past its lease: let the lease lapse as a missed renewal would.
+    const redis = workerRedis();
+    try {
+      const key = `${h.prefix}:fetch-lease:fenced`;
+      expect(await redis.hget(key, 'holder')).toBe('1');
+      await redis.hset(key, 'until', '0');
+    } finally {
+      redis.disconnect();
+    }
+    // A newer fetch takes the lease (token 2), fetches and commits.
+    const fresh = await runFetch(h, 'fenced');
+    expect(fresh.result).toMatchObject({ fetched: 3, inserted: 3 });
+    // The stalled fetch wakes up with an older response: its commit is refused as a whole.
+    releaseFenced!();
+    releaseFenced = undefined;
+    expect((await finished(h, stale)).result).toEqual({ skipped: 'superseded' });
+    expect(await sourceRow('fenced')).toMatchObject({ etag: '"fresh"', consecutive_failures: 0 });
+    expect(await articles('fenced')).toBe(3);
+    expect(await count(`select 1 from article where source_id = 'fenced' and external_id like '%stale%'`)).toBe(0);
+    const { rows } = await db.pool.query(`select fence from source where id = 'fenced'`);
+    expect(Number(rows[0].fence)).toBe(2);
+    expect((await runsOf(stale.id!)).map((r) => [r.status, r.stats])).toEqual([['completed', { skipped: 'superseded' }]]);
+  });
+
+  it('politeness: one request at a time to a host and starts at least HOST_MIN_INTERVAL apart, across sources, without holding worker slots', async () => {
+    const polite = loadConfig({ ...configEnv, HOST_CONCURRENCY: '1', HOST_MIN_INTERVAL: '400ms' });
+    const h = await startHarness({ concurrency: 3, config: polite });
+    perHost.active = 0;
+    perHost.max = 0;
+    perHost.starts = [];
+    const jobs = await Promise.all(['polite-a', 'polite-b', 'polite-c'].map((id) => fetchJob(h, id)));
+    const outcomes = await Promise.all(jobs.map((j) => finished(h, j)));
+    expect(outcomes.map((o) => o.result)).toEqual([0, 1, 2].map(() => expect.objectContaining({ fetched: 8, inserted: 8 })));
+    expect(perHost.max).toBe(1);
+    // Starts are granted on Redis' clock and stamped on arrival here; both read this machine's clock.
+    const gaps = perHost.starts.slice(1).map((t, i) => t - perHost.starts[i]!);
+    expect(gaps).toHaveLength(2);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(400 - 5);
+    // The jobs that found the host busy went back to wait instead of sleeping in a worker slot.
+    expect((await h.services.metrics.render()).body).toMatch(/newspulse_fetches_total\{outcome="deferred"\} [1-9]/);
+    expect(outcomes.map((o) => o.job.attemptsMade)).toEqual([1, 1, 1]);
   });
 
   it('a worker fed every fixture stays up; each source completes as the manifest parses it or fails with its error', async () => {

@@ -100,8 +100,13 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
     ]);
     const exported = (await metrics.render()).body;
     expect(exported).toContain('newspulse_jobs_total{queue="ingest",job="fetch",outcome="completed"} 1');
-    expect(exported).toContain('newspulse_articles_inserted_total{source="ok"} 3');
-    expect(exported).toContain('newspulse_fetches_total{source="ok",outcome="inserted"} 1');
+    expect(exported).toContain('newspulse_articles_inserted_total 3');
+    expect(exported).toContain('newspulse_fetches_total{outcome="inserted"} 1');
+    expect(exported).toMatch(/newspulse_job_duration_seconds_count\{queue="ingest",job="fetch",outcome="completed"\} 1/);
+    // No label carries a source id (unbounded at 100k sources), and process metrics keep Node's standard names.
+    expect(exported).not.toMatch(/source="/);
+    expect(exported).toContain('process_cpu_seconds_total');
+    expect(exported).not.toContain('newspulse_process_');
   });
 
   it('fails a permanent error once, without retrying', async () => {

@@ -1,0 +1,229 @@
+/**
+ * The job path, each figure beside its same-run baseline:
+ *  (a) small fetch jobs/s through the real worker (lease + host slot in Redis, job_run row,
+ *      source row, conditional GET answered 304, one short transaction), against bare BullMQ
+ *      running the same job_run bookkeeping (openRun + closeRun) and nothing else, same job
+ *      count, same concurrency; with the Postgres statements each job sends (counted on the
+ *      pg client: begin/commit included);
+ *  (b) bulk article insert: the unnest statement persist uses, against MikroORM's own bulk
+ *      insert (em.insertMany, and the query builder's insert ... on conflict ignore), 10k rows
+ *      into an empty table, median of 3.
+ * Creates a throwaway database and Redis prefix, removed at the end.
+ * Run: node bench/job-path.ts
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker, type Job } from 'bullmq';
+import { sql as raw } from 'kysely';
+import pg from 'pg';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.ts';
+import { Article } from '../src/db/entities.ts';
+import { closeRun, openRun } from '../src/db/job-runs.ts';
+import { ensureDatabase, migrate } from '../src/db/migrate.ts';
+import { openOrm, type Orm } from '../src/db/orm.ts';
+import { sql } from '../src/db/sql.ts';
+import { syncConfig } from '../src/db/sync.ts';
+import { handlers } from '../src/jobs.ts';
+import { buildServices } from '../src/process.ts';
+import { createRedis } from '../src/queues/connection.ts';
+import { closeQueues, createQueues, type Queues } from '../src/queues/queues.ts';
+import { startWorkers } from '../src/queues/workers.ts';
+import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
+
+const SOURCES = 200;
+const JOBS = 3_000;
+const CONCURRENCY = 4;
+const BULK_ROWS = 10_000;
+const ROUNDS = 3;
+
+const { dbName, dbUrl, prefix } = benchNamespace('jobpath');
+const log = pino({ level: 'silent' });
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+// Every statement this process sends to Postgres, whoever sends it (MikroORM, Kysely, pg).
+let statements = 0;
+const originalQuery = pg.Client.prototype.query;
+pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
+  statements += 1;
+  return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
+} as typeof pg.Client.prototype.query;
+
+const releasers: (() => Promise<unknown>)[] = [];
+async function releaseAll(): Promise<void> {
+  for (const release of releasers.reverse()) await release().catch((err: unknown) => console.error(`bench/job-path: cleanup failed: ${String(err)}`));
+}
+
+/** Runs `count` jobs through `queues.ingest` (already consumed by a worker) and times them. */
+async function timeJobs(queues: Queues, worker: Worker, count: number, data: (i: number) => { sourceId: string }): Promise<{ perSecond: number; statementsPerJob: number }> {
+  let done = 0;
+  let failed = 0;
+  const finished = new Promise<void>((resolve) => {
+    const tick = () => {
+      if (done + failed === count) resolve();
+    };
+    worker.on('completed', () => {
+      done += 1;
+      tick();
+    });
+    worker.on('failed', () => {
+      failed += 1;
+      tick();
+    });
+  });
+  const before = statements;
+  const started = performance.now();
+  for (let i = 0; i < count; i += 500) {
+    await queues.ingest.addBulk(Array.from({ length: Math.min(500, count - i) }, (_, k) => ({ name: 'fetch', data: data(i + k), opts: { attempts: 1 } })));
+  }
+  await finished;
+  const seconds = (performance.now() - started) / 1000;
+  worker.removeAllListeners('completed');
+  worker.removeAllListeners('failed');
+  if (failed > 0) throw new Error(`${failed} of ${count} jobs failed`);
+  return { perSecond: count / seconds, statementsPerJob: (statements - before) / count };
+}
+
+async function jobPath(orm: Orm, feedOrigin: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'np-bench-jobpath-'));
+  releasers.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const sourcesFile = join(dir, 'sources.json');
+  const ids = Array.from({ length: SOURCES }, (_, i) => `s-${i}`);
+  writeFileSync(sourcesFile, JSON.stringify({ sources: ids.map((id) => ({ id, kind: 'feed', url: `${feedOrigin}/${id}.xml`, cron: '0 0 1 1 *' })) }));
+  const config = loadConfig({ DATABASE_URL: dbUrl, REDIS_URL, SOURCES_FILE: sourcesFile, LOG_LEVEL: 'silent', HOST_CONCURRENCY: '64', HOST_MIN_INTERVAL: '0', ROLLUP_DEBOUNCE: '1h' });
+  await syncConfig(orm.em.fork(), config);
+
+  // The product: real handlers, real worker wrapper.
+  const redis = createRedis(REDIS_URL, 'worker');
+  releasers.push(async () => redis.disconnect());
+  const queues = createQueues(redis, `${prefix}_real`, log);
+  releasers.push(() => closeQueues(queues));
+  releasers.push(() => deletePrefix(`${prefix}_real`));
+  const services = await buildServices(config, orm, queues, log);
+  releasers.push(() => services.http.close());
+  const real = startWorkers({ orm, log, handlers, services, prefix: `${prefix}_real`, connection: () => createRedis(REDIS_URL, 'worker'), concurrency: { ingest: CONCURRENCY, rollup: 1, maintenance: 1 } });
+  releasers.push(() => real.close(10_000));
+
+  // The baseline: bare BullMQ plus the same job_run bookkeeping, nothing else.
+  const baseRedis = createRedis(REDIS_URL, 'worker');
+  releasers.push(async () => baseRedis.disconnect());
+  const baseQueues = createQueues(baseRedis, `${prefix}_base`, log);
+  releasers.push(() => closeQueues(baseQueues));
+  releasers.push(() => deletePrefix(`${prefix}_base`));
+  const baseline = new Worker(
+    'ingest',
+    async (job: Job) => {
+      const runId = await openRun(orm.em.fork(), { queue: 'ingest', jobName: job.name, jobId: job.id ?? null, sourceId: (job.data as { sourceId: string }).sourceId, attempt: job.attemptsMade + 1 });
+      await closeRun(orm.em.fork(), runId, { status: 'completed', stats: { baseline: true } });
+      return {};
+    },
+    { connection: createRedis(REDIS_URL, 'worker'), prefix: `${prefix}_base`, concurrency: CONCURRENCY },
+  );
+  releasers.push(() => baseline.close());
+
+  // Warm up: one 200 per source (validators stored), so the timed jobs are 304s.
+  await timeJobs(queues, real.workers.ingest, SOURCES, (i) => ({ sourceId: ids[i]! }));
+  await timeJobs(baseQueues, baseline, 200, (i) => ({ sourceId: ids[i % SOURCES]! }));
+
+  const realRuns: { perSecond: number; statementsPerJob: number }[] = [];
+  const baseRuns: { perSecond: number; statementsPerJob: number }[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    baseRuns.push(await timeJobs(baseQueues, baseline, JOBS, (i) => ({ sourceId: ids[i % SOURCES]! })));
+    realRuns.push(await timeJobs(queues, real.workers.ingest, JOBS, (i) => ({ sourceId: ids[i % SOURCES]! })));
+  }
+  const r = median(realRuns.map((x) => x.perSecond));
+  const b = median(baseRuns.map((x) => x.perSecond));
+  console.log(`job path: ${JOBS} small fetch jobs (304) x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, ${SOURCES} sources, median`);
+  console.log(`  fetch jobs (real handler)          ${fmt(r)} jobs/s   ${fmt(median(realRuns.map((x) => x.statementsPerJob)), 1)} Postgres statements/job`);
+  console.log(`  baseline: BullMQ + job_run rows    ${fmt(b)} jobs/s   ${fmt(median(baseRuns.map((x) => x.statementsPerJob)), 1)} Postgres statements/job`);
+  console.log(`  ratio                              ${fmt(r / b, 2)}x of the bookkeeping baseline`);
+}
+
+type ArticleRow = { externalId: string; url: string; urlKey: string; title: string; publishedAt: Date; sentiment: number };
+
+async function bulkInsert(orm: Orm): Promise<void> {
+  const fetchedAt = new Date();
+  const rowsOf = (round: number, label: string): ArticleRow[] =>
+    Array.from({ length: BULK_ROWS }, (_, i) => ({
+      externalId: `${label}-${round}-${i}`,
+      url: `https://example.org/${label}/${round}/${i}`,
+      urlKey: `example.org/${label}/${round}/${i}`,
+      title: `Headline ${i} about nothing in particular`,
+      publishedAt: new Date(fetchedAt.getTime() - i * 60_000),
+      sentiment: ((i % 200) - 100) / 100,
+    }));
+  const reset = () => orm.em.fork().execute('truncate article, article_entity restart identity cascade');
+
+  const unnest = async (rows: ArticleRow[]) => {
+    const col = <T>(pick: (a: ArticleRow) => T) => rows.map(pick);
+    const { rows: out } = await raw<{ id: string }>`
+      insert into article (source_id, external_id, url, url_key, title, summary, author, language, published_at, fetched_at, sentiment, scorer)
+      select 'bulk', u.external_id, u.url, u.url_key, u.title, null, null, null, u.published_at, ${fetchedAt.toISOString()}::timestamptz, u.sentiment, 'bench'
+        from unnest(${col((a) => a.externalId)}::text[], ${col((a) => a.url)}::text[], ${col((a) => a.urlKey)}::text[], ${col((a) => a.title)}::text[],
+                    ${col((a) => a.publishedAt.toISOString())}::timestamptz[], ${col((a) => a.sentiment)}::float8[])
+          as u(external_id, url, url_key, title, published_at, sentiment)
+      on conflict do nothing
+      returning id`.execute(sql(orm.em.fork()));
+    return out.length;
+  };
+  const entityRows = (rows: ArticleRow[]) =>
+    rows.map((a) => ({ source: 'bulk', externalId: a.externalId, url: a.url, urlKey: a.urlKey, title: a.title, publishedAt: a.publishedAt, fetchedAt, sentiment: a.sentiment, scorer: 'bench' }));
+  const insertMany = async (rows: ArticleRow[]) => {
+    await orm.em.fork().insertMany(Article, entityRows(rows));
+    return rows.length;
+  };
+  const queryBuilder = async (rows: ArticleRow[]) => {
+    const inserted = await orm.em.fork().createQueryBuilder(Article).insert(entityRows(rows)).onConflict().ignore().execute('all');
+    return Array.isArray(inserted) ? inserted.length : rows.length;
+  };
+
+  await orm.em.fork().execute(`insert into source (id, kind, url) values ('bulk', 'feed', 'http://127.0.0.1/bulk') on conflict do nothing`);
+  const ways = { 'unnest (persist.ts)': unnest, 'em.insertMany': insertMany, 'qb insert .. on conflict ignore': queryBuilder } as const;
+  const results = new Map<string, number[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, insert] of Object.entries(ways)) {
+      await reset();
+      const rows = rowsOf(round, name.replace(/\W+/g, ''));
+      const started = performance.now();
+      const n = await insert(rows);
+      const ms = performance.now() - started;
+      if (n !== BULK_ROWS) throw new Error(`${name}: inserted ${n} of ${BULK_ROWS}`);
+      results.set(name, [...(results.get(name) ?? []), (BULK_ROWS / ms) * 1000]);
+    }
+  }
+  const base = median(results.get('unnest (persist.ts)')!);
+  console.log(`bulk insert: ${fmt(BULK_ROWS)} article rows into an empty table, median of ${ROUNDS}`);
+  for (const [name, figures] of results) console.log(`  ${name.padEnd(34)} ${fmt(median(figures))} rows/s   ${fmt(median(figures) / base, 2)}x of unnest`);
+}
+
+async function main(): Promise<void> {
+  await ensureDatabase(dbUrl);
+  releasers.push(() => dropDatabase(dbName));
+  const orm = await openOrm(dbUrl);
+  releasers.push(() => orm.close(true));
+  await migrate(orm);
+
+  // One small feed per source: 200 with an ETag once, then 304.
+  const body = Buffer.from('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><guid>g1</guid><title>Quiet day</title><pubDate>Mon, 30 Nov 2026 10:00:00 GMT</pubDate></item></channel></rss>');
+  const server = createServer((req, res) => {
+    if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304, { etag: '"v1"' }).end();
+    res.writeHead(200, { 'content-type': 'application/rss+xml', etag: '"v1"', 'content-length': body.length }).end(body);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  releasers.push(() => new Promise((resolve) => server.close(resolve)));
+  server.closeAllConnections();
+
+  await jobPath(orm, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  await bulkInsert(orm);
+}
+
+try {
+  await main();
+} finally {
+  await releaseAll();
+}

@@ -1,0 +1,32 @@
+import type { Queue } from 'bullmq';
+import { ByteBudget } from './byte-budget.ts';
+import { acquireHostSlot, type HostPoliteness, type SlotAttempt } from './host-slots.ts';
+import { keyUnder, redisOf, type RedisLike } from './redis-scripts.ts';
+import { acquireSourceLease, type LeaseAttempt } from './source-lease.ts';
+
+/**
+ * What fetches share beyond one job: the per-source lease and the per-host slots (in Redis,
+ * across workers, keyed under the ingest queue's prefix) and this process's parse budget.
+ */
+export interface FetchCoordination {
+  lease(sourceId: string, onRenewError: (err: unknown) => void): Promise<LeaseAttempt>;
+  hostSlot(host: string, holder: string): Promise<SlotAttempt>;
+  readonly politeness: HostPoliteness;
+  readonly budget: ByteBudget;
+}
+
+export function createFetchCoordination(
+  queue: Queue,
+  options: { politeness: HostPoliteness; httpTimeoutMs: number; parseBudgetBytes: number },
+): FetchCoordination {
+  let redis: RedisLike | undefined;
+  const client = () => (redis ??= redisOf(queue));
+  // A slot is held for the HTTP exchange only; a killed worker's slot lapses after this.
+  const slotHoldMs = options.httpTimeoutMs + 5_000;
+  return {
+    lease: (sourceId, onRenewError) => acquireSourceLease(client(), keyUnder(queue, 'fetch-lease', sourceId), { onRenewError }),
+    hostSlot: (host, holder) => acquireHostSlot(client(), keyUnder(queue, 'host', host), options.politeness, holder, slotHoldMs),
+    politeness: options.politeness,
+    budget: new ByteBudget(options.parseBudgetBytes),
+  };
+}

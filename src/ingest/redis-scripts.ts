@@ -1,0 +1,28 @@
+import type { Queue } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
+
+/**
+ * The Redis client a producer Queue was built with, for the few single-key Lua scripts the
+ * fetch path runs beside BullMQ (source leases, host slots, the metrics exporter lease).
+ * Every script touches exactly one key, so they run unchanged on Redis Cluster.
+ */
+export type RedisLike = Redis | Cluster;
+
+export function redisOf(queue: Queue): RedisLike {
+  const connection = queue.opts.connection;
+  if (connection instanceof Redis || connection instanceof Cluster) return connection;
+  throw new Error(`queue ${queue.name}: built from connection options, not an ioredis client; the fetch path needs the client itself`);
+}
+
+/** Keys live under the queue prefix, so a hash-tagged prefix keeps them in the queues' slot. */
+export function keyUnder(queue: Queue, ...parts: string[]): string {
+  return [queue.opts.prefix ?? 'bull', ...parts].join(':');
+}
+
+/** Redis' own clock in ms: every worker compares lease deadlines against the same clock. */
+export const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** Runs a one-key script; results are integers (Lua numbers are truncated by Redis). */
+export async function runScript(redis: RedisLike, script: string, key: string, ...args: (string | number)[]): Promise<unknown> {
+  return redis.eval(script, 1, key, ...args.map(String));
+}
