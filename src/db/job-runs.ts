@@ -1,6 +1,7 @@
 import { raw } from '@mikro-orm/core';
 import type { EntityManager } from './orm.ts';
 import { JobRun, type JobStats, type JobStatus } from './entities.ts';
+import { sql } from './sql.ts';
 
 export interface RunStart {
   queue: string;
@@ -15,9 +16,18 @@ export interface RunStart {
  * hand-written SQL they replaced: bench/job-path.ts measures the job path with them).
  */
 
-/** Opens a `running` row in its own statement, so it is visible while the job runs. */
+/**
+ * Opens a `running` row in its own statement, so it is visible while the job runs. Through
+ * Kysely rather than em.insert: with the partition key in job_run's primary key (id,
+ * started_at), em.insert does not hand back the generated id.
+ */
 export async function openRun(em: EntityManager, start: RunStart): Promise<number> {
-  return em.insert(JobRun, { ...start, status: 'running', startedAt: new Date() });
+  const row = await sql(em)
+    .insertInto('job_run')
+    .values({ queue: start.queue, job_name: start.jobName, job_id: start.jobId, source_id: start.sourceId, attempt: start.attempt, status: 'running', started_at: new Date() })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return Number(row.id);
 }
 
 /**
