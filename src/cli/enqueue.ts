@@ -42,19 +42,18 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
-/** Levenshtein distance, for "did you mean" on a mistyped option. */
+/** Edit distance counting a swap of neighbours as one edit ("wiat" -> "wait"), for "did you mean". */
 function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** parseArgs' errors in the CLI's words: the option, the nearest real one, the list. */
@@ -189,6 +188,10 @@ async function connectPostgres(config: Config): Promise<Orm> {
     return orm;
   } catch (err) {
     await orm?.close(true).catch(() => {});
+    // 3D000 invalid_catalog_name: the server answered, the database is just not created yet.
+    if ((err as { code?: unknown }).code === '3D000') {
+      throw new UsageError(`the database at ${redactUrl(config.databaseUrl)} does not exist: run \`npm run migrate\` (it creates it), then retry`);
+    }
     throw new UnreachableError(`cannot reach Postgres at ${redactUrl(config.databaseUrl)}: ${(err as Error).message}`);
   }
 }

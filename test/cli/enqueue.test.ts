@@ -327,7 +327,8 @@ describe('enqueue script against a worker process', () => {
     it('--wait with no worker on the queue prefix says so and names the prefix that has queues', async () => {
       const lonely = testPrefix('cli-nobody');
       try {
-        const result = await runCliBounded(['rollup', '--wait'], { ...env, QUEUE_PREFIX: lonely }, 8_000);
+        // Killed after 30 s (it would wait for a worker forever); the warning comes right after enqueueing.
+        const result = await runCliBounded(['rollup', '--wait'], { ...env, QUEUE_PREFIX: lonely }, 30_000);
         expect(result.stderr).toMatch(new RegExp(`^enqueue: no worker is consuming queue "rollup" under prefix "${lonely}": the job waits until one starts; queues exist under other prefixes: \\S+`, 'm'));
         // The shared Redis holds other runs' prefixes too: the named ones must really have this queue.
         const named = /other prefixes: (.*) \(QUEUE_PREFIX/.exec(result.stderr)![1]!.split(', ');
