@@ -23,6 +23,55 @@ class UnreachableError extends Error {
   override name = 'UnreachableError';
 }
 
+/** The CLI never waits longer than this for Postgres or Redis to answer (README: exit 3 within seconds). */
+const CONNECT_TIMEOUT_MS = 5_000;
+const STATEMENT_TIMEOUT_MS = 30_000;
+
+/** Rejects with UnreachableError when `promise` has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new UnreachableError(`${what}: no answer within ${ms / 1000} s (is that port really this service?)`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Edit distance counting a swap of neighbours as one edit ("wiat" -> "wait"), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** parseArgs' errors in the CLI's words: the option, the nearest real one, the list. */
+function usageProblem(err: Error & { code?: string }): string {
+  const names = Object.keys(OPTIONS).map((o) => `--${o}`);
+  const given = /'(-{1,2}[^' ]+)/.exec(err.message)?.[1];
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && given) {
+    const bare = given.replace(/^-+/, '');
+    const [nearest] = names.map((n) => [n, distance(bare, n.slice(2))] as const).sort((x, y) => x[1] - y[1]);
+    const hint = nearest && nearest[1] <= Math.max(1, Math.floor(bare.length / 3)) ? `; did you mean ${nearest[0]}?` : '';
+    return `unknown option ${given}${hint} (options: ${names.join(', ')})`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && given) {
+    return /argument missing/.test(err.message) ? `${given} needs a value, e.g. ${given} 2026-11-01` : `${given} takes no value`;
+  }
+  return err.message;
+}
+
 const COMMANDS = {
   fetch: {
     job: 'fetch',
@@ -100,7 +149,7 @@ function parse(argv: string[]): { command: Command | null; args: Parsed } {
   try {
     args = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(usageProblem(err as Error));
   }
   const [first] = args.positionals;
   if (first === undefined) return { command: null, args };
@@ -109,14 +158,16 @@ function parse(argv: string[]): { command: Command | null; args: Parsed } {
 }
 
 async function connectRedis(config: Config) {
-  const redis = createRedis(config.redisUrl, 'producer', { lazyConnect: true });
+  // commandTimeout: a server that accepted the connection but never answers fails a command, not the terminal.
+  const redis = createRedis(config.redisUrl, 'producer', { lazyConnect: true, commandTimeout: 10_000 });
   // The socket error (ECONNREFUSED, ENOTFOUND…) says more than connect()'s "Connection is closed".
   let cause: Error | undefined;
   redis.on('error', (err: Error) => {
     cause ??= err;
   });
   try {
-    await redis.connect();
+    // connect() resolves on "ready" (after INFO): a port that accepts and stays silent never gets there.
+    await within(redis.connect(), CONNECT_TIMEOUT_MS, 'connected but Redis did not answer');
   } catch (err) {
     redis.disconnect();
     throw new UnreachableError(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(cause ?? (err as Error)).message}`);
@@ -127,12 +178,39 @@ async function connectRedis(config: Config) {
 async function connectPostgres(config: Config): Promise<Orm> {
   let orm: Orm | undefined;
   try {
-    orm = await openOrm(config.databaseUrl, { pool: { min: 0, max: 2 } });
-    await orm.em.fork().execute('select 1');
+    const opened = openOrm(config.databaseUrl, {
+      pool: { min: 0, max: 2 },
+      // pg's own limits: the connect handshake and each query (client side) end instead of hanging.
+      driverOptions: { connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: STATEMENT_TIMEOUT_MS, statement_timeout: STATEMENT_TIMEOUT_MS },
+    });
+    orm = await within(opened, CONNECT_TIMEOUT_MS * 2, 'Postgres did not answer');
+    await within(orm.em.fork().execute('select 1'), CONNECT_TIMEOUT_MS * 2, 'Postgres did not answer');
     return orm;
   } catch (err) {
     await orm?.close(true).catch(() => {});
+    // 3D000 invalid_catalog_name: the server answered, the database is just not created yet.
+    if ((err as { code?: unknown }).code === '3D000') {
+      throw new UsageError(`the database at ${redactUrl(config.databaseUrl)} does not exist: run \`npm run migrate\` (it creates it), then retry`);
+    }
     throw new UnreachableError(`cannot reach Postgres at ${redactUrl(config.databaseUrl)}: ${(err as Error).message}`);
+  }
+}
+
+/** An unmigrated (or half-migrated) database: say what to run instead of a raw relation error. */
+async function checkSchema(orm: Orm, config: Config): Promise<void> {
+  const rows = await orm.em.fork().execute<{ present: boolean }[]>(`select to_regclass('source') is not null and to_regclass('job_run') is not null as present`);
+  if (!rows[0]?.present) {
+    throw new UsageError(`the database at ${redactUrl(config.databaseUrl)} has no newspulse tables: run \`npm run migrate\` (or start the worker once), then retry`);
+  }
+}
+
+/** Source ids in SOURCES_FILE, to tell "not synced yet" from "no such source"; empty when unreadable. */
+function sourcesInFile(): { file: string; ids: string[] } | null {
+  try {
+    const config = loadConfig(process.env, { readSources: true });
+    return { file: config.sourcesFile, ids: config.sources.map((s) => s.id) };
+  } catch {
+    return null;
   }
 }
 
@@ -151,12 +229,25 @@ async function payloadsFor(command: Exclude<Command, 'status'>, args: Parsed, or
     const ids = args.values.all ? sources.filter((s) => s.enabled).map((s) => s.id) : extra;
     if (!ids.length) throw new UsageError(`fetch needs a source id or --all (known sources: ${known.join(', ') || 'none: has the worker synced its config?'})`);
     const unknown = ids.filter((id) => !known.includes(id));
-    if (unknown.length) throw new UsageError(`unknown source${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known sources: ${known.join(', ') || 'none'})`);
+    if (unknown.length) {
+      const inFile = sourcesInFile();
+      const unsynced = unknown.filter((id) => inFile?.ids.includes(id));
+      if (inFile && unsynced.length) {
+        throw new UsageError(
+          `source${unsynced.length > 1 ? 's' : ''} ${unsynced.join(', ')} ${unsynced.length > 1 ? 'are' : 'is'} in ${inFile.file} but not in the database yet: the worker syncs that file when it starts, so restart (or reload) the worker, then retry`,
+        );
+      }
+      throw new UsageError(`unknown source${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known sources: ${known.join(', ') || 'none'})`);
+    }
     return [...new Set(ids)].map((sourceId) => ({ job: 'fetch' as const, data: { sourceId } }));
   }
   if (command === 'rebuild') {
     const { from, to, entity } = args.values;
     if (!from || !to) throw new UsageError('rebuild needs --from <date> and --to <date> (ISO, UTC), e.g. --from 2026-11-01 --to 2026-11-22');
+    const [fromMs, toMs] = [Date.parse(from), Date.parse(to)];
+    if (!Number.isNaN(fromMs) && !Number.isNaN(toMs) && fromMs >= toMs) {
+      throw new UsageError(`rebuild: --from ${from} is not before --to ${to}; the range is [from, to), so --to must be later`);
+    }
     const data = { from, to, ...(entity ? { entity } : {}) };
     const checked = checkPayload('rebuild', data);
     if (!checked.ok) throw new UsageError(`rebuild: ${checked.problems.join('; ')}`);
@@ -170,6 +261,29 @@ async function payloadsFor(command: Exclude<Command, 'status'>, args: Parsed, or
     return [{ job: 'rebuild', data }];
   }
   return [{ job: COMMANDS[command].job, data: {} }];
+}
+
+/**
+ * --wait with nobody to run the job would wait forever in silence: say so, and name the prefixes
+ * that do have queues in this Redis when QUEUE_PREFIX looks wrong.
+ */
+async function warnWithoutWorkers(queues: Queues, jobs: Job[], redis: Awaited<ReturnType<typeof connectRedis>>, config: Config, err: NodeJS.WritableStream): Promise<void> {
+  for (const name of new Set(jobs.map((j) => j.queueName as keyof Queues))) {
+    if ((await queues[name].getWorkersCount()) > 0) continue;
+    const suffix = `:${name}:meta`;
+    const found = new Set<string>();
+    // Bounded: a hint is worth a few SCAN pages, not a walk over a huge keyspace.
+    let cursor = '0';
+    for (let page = 0; page < 20; page++) {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `*${suffix}`, 'COUNT', 1000);
+      for (const key of keys) found.add(key.slice(0, -suffix.length));
+      cursor = next;
+      if (cursor === '0') break;
+    }
+    const prefixes = [...found].filter((p) => p !== config.queuePrefix).slice(0, 5);
+    const hint = prefixes.length ? `; queues exist under other prefixes: ${prefixes.join(', ')} (QUEUE_PREFIX is "${config.queuePrefix}")` : '; is the worker running against this Redis?';
+    err.write(`enqueue: no worker is consuming queue "${name}" under prefix "${config.queuePrefix}": the job waits until one starts${hint}\n`);
+  }
 }
 
 async function enqueue(queues: Queues, payloads: { job: JobName; data: object }[]): Promise<Job[]> {
@@ -212,6 +326,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     if (pgResult.status === 'rejected') throw pgResult.reason;
     if (redisResult.status === 'rejected') throw redisResult.reason;
     queues = createQueues(redisResult.value, config.queuePrefix, createLogger('silent'));
+    await checkSchema(pgResult.value, config);
     if (command === 'status') {
       await printStatus({ orm: pgResult.value, queues, json: Boolean(args.values.json), out });
       return 0;
@@ -225,6 +340,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       }
       return 0;
     }
+    await warnWithoutWorkers(queues, jobs, redisResult.value, config, err);
     const outcomes = await followJobs(queues, jobs, { json: Boolean(args.values.json), out, tty: Boolean((out as NodeJS.WriteStream).isTTY) });
     return outcomes.every((o) => o.state === 'completed') ? 0 : 1;
   } catch (e) {

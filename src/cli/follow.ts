@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Queues } from '../queues/queues.ts';
 import { JOBS, type JobName } from '../queues/catalogue.ts';
+import { jobTitle, presentResult } from '../board/present.ts';
 
 export interface Outcome {
   id: string | undefined;
@@ -26,15 +27,16 @@ function describeProgress(progress: unknown): { percent: number | null; text: st
   return { percent: null, text: '' };
 }
 
+/** "fetch bbc-business", "rebuild from=… to=…": the board's title without the outcome. */
 function label(job: Job): string {
-  const data = job.data as Record<string, unknown>;
-  const args = Object.entries(data ?? {}).map(([k, v]) => (k === 'sourceId' ? String(v) : `${k}=${String(v)}`));
-  return [job.name, ...args].join(' ');
+  return jobTitle({ name: job.name, data: job.data });
 }
 
-function summary(stats: unknown): string {
-  if (!stats || typeof stats !== 'object') return String(stats ?? '');
-  return Object.entries(stats)
+/** key=value pairs in snake_case, null fields left out (presentResult). */
+function summary(name: string, stats: unknown): string {
+  const shown = presentResult(name, stats);
+  if (!shown || typeof shown !== 'object') return String(shown ?? '');
+  return Object.entries(shown)
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join(' ');
 }
@@ -79,7 +81,7 @@ export async function followJobs(queues: Queues, jobs: Job[], options: { json: b
         if (finished) {
           if (options.tty && !options.json && lastProgress && jobs.length === 1) out.write('\n');
           const seconds = ((Date.now() - started) / 1000).toFixed(1);
-          if (state === 'completed') say(`${label(job)}: completed in ${seconds}s: ${summary(job.returnvalue)}`);
+          if (state === 'completed') say(`${label(job)}: completed in ${seconds}s: ${summary(job.name, job.returnvalue)}`);
           else say(`${label(job)}: FAILED after ${job.attemptsMade} attempt(s): ${job.failedReason}`);
           return {
             id: job.id,
@@ -88,7 +90,7 @@ export async function followJobs(queues: Queues, jobs: Job[], options: { json: b
             data: job.data,
             state,
             attempts: job.attemptsMade,
-            ...(state === 'completed' ? { result: job.returnvalue } : { failure: job.failedReason }),
+            ...(state === 'completed' ? { result: presentResult(job.name, job.returnvalue) } : { failure: job.failedReason }),
           };
         }
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -4,12 +4,13 @@
  * progress comes as plain lines).
  */
 import { spawn } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start as startFixtureServer, type FixtureServer } from '../sources/fixture-server.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { generatedItems, rss } from '../support/feeds.ts';
-import { freePort, runCli, startTestWorker, type RunningProcess } from '../support/processes.ts';
-import { deletePrefix } from '../support/redis.ts';
+import { freePort, runCli, startTestWorker, writeSourcesFile, type RunningProcess } from '../support/processes.ts';
+import { deletePrefix, testPrefix } from '../support/redis.ts';
 import { diffRollups, expectRollupsEqualOracle, rollupRows } from '../rollup/oracle.ts';
 
 const NOW = new Date();
@@ -57,6 +58,9 @@ describe('enqueue script against a worker process', () => {
       routes: {
         '/markets.xml': { headers: { 'content-type': 'application/rss+xml' }, body: rss(generatedItems(12, NOW, { prefix: 'markets', stepMinutes: 50 })) },
         '/tech.xml': { headers: { 'content-type': 'application/rss+xml' }, body: rss(generatedItems(6, NOW, { prefix: 'tech', host: 'tech.example.org', stepMinutes: 95 })) },
+        // SSRF: an allowed feed (127.0.0.1/32 is allowed in tests) redirecting to cloud metadata.
+        '/to-metadata.xml': { status: 302, headers: { location: 'http://169.254.169.254/latest/meta-data/' }, body: '' },
+        '/private.xml': { status: 404, body: 'not here' },
       },
     });
     ({ worker, env } = await startTestWorker(db.url, 'cli', {
@@ -69,6 +73,9 @@ describe('enqueue script against a worker process', () => {
       sources: [
         { id: 'markets', kind: 'feed', url: server.url('/markets.xml'), ...YEARLY },
         { id: 'tech', kind: 'feed', url: server.url('/tech.xml'), ...YEARLY },
+        // Disabled: only fetched by hand, so --all and the scheduler leave them alone.
+        { id: 'to-metadata', kind: 'feed', url: server.url('/to-metadata.xml'), ...YEARLY, enabled: false },
+        { id: 'with-secrets', kind: 'feed', url: server.url('/private.xml?api_key=k123').replace('http://', 'http://reader:hunter2@'), ...YEARLY, enabled: false },
       ],
     }));
   });
@@ -119,16 +126,33 @@ describe('enqueue script against a worker process', () => {
       expect(result.stderr).toMatch(/^enqueue: unknown job "reticulate" \(jobs: fetch, rollup, rebuild, prune, status\)\n/);
     });
 
-    it('unknown option: exit 2 naming the option', async () => {
+    it('unknown option: exit 2 naming the option and the nearest real one', async () => {
       const result = await runCli(['rollup', '--fast'], env);
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/^enqueue: Unknown option '--fast'/);
+      expect(result.stderr).toMatch(/^enqueue: unknown option --fast \(options: --wait, --json, --all, --from, --to, --entity, --help\)\n/);
+      const typo = await runCli(['rollup', '--wiat'], env);
+      expect(typo.code).toBe(2);
+      expect(typo.stderr).toMatch(/^enqueue: unknown option --wiat; did you mean --wait\? \(options: /);
+      const missing = await runCli(['rebuild', '--from'], env);
+      expect(missing.stderr).toMatch(/^enqueue: --from needs a value, e\.g\. --from 2026-11-01\n/);
+      const backwards = await runCli(['rebuild', '--from', '2026-11-22', '--to', '2026-11-01'], env);
+      expect(backwards.code).toBe(2);
+      expect(backwards.stderr).toBe('enqueue: rebuild: --from 2026-11-22 is not before --to 2026-11-01; the range is [from, to), so --to must be later\n');
       const misplaced = await runCli(['prune', '--from', '2026-01-01'], env);
       expect(misplaced.code).toBe(2);
       expect(misplaced.stderr).toBe('enqueue: --from, --to and --entity belong to rebuild\n');
       const noSource = await runCli(['fetch'], env);
       expect(noSource.code).toBe(2);
-      expect(noSource.stderr).toBe('enqueue: fetch needs a source id or --all (known sources: markets, tech)\n');
+      expect(noSource.stderr).toBe('enqueue: fetch needs a source id or --all (known sources: markets, tech, to-metadata, with-secrets)\n');
+    });
+
+    it('a source in SOURCES_FILE that the worker has not synced: says a restart is needed', async () => {
+      const sourcesFile = writeSourcesFile({ entities: [], sources: [{ id: 'newcomer', kind: 'feed', url: server.url('/tech.xml'), ...YEARLY }] });
+      const result = await runCli(['fetch', 'newcomer'], { ...env, SOURCES_FILE: sourcesFile });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(`enqueue: source newcomer is in ${sourcesFile} but not in the database yet: the worker syncs that file when it starts, so restart (or reload) the worker, then retry\n`);
+      const unknown = await runCli(['fetch', 'nowhere'], { ...env, SOURCES_FILE: sourcesFile });
+      expect(unknown.stderr).toBe('enqueue: unknown source nowhere (known sources: markets, tech, to-metadata, with-secrets)\n');
     });
   });
 
@@ -217,11 +241,36 @@ describe('enqueue script against a worker process', () => {
       const result = await runCli(['status', '--json'], env);
       expect(result.code).toBe(0);
       const status = JSON.parse(result.stdout) as { sources: { id: string; last_success_at: string | null }[]; queues: Record<string, Record<string, number>>; rollup: { dirty_marks: number; lag_seconds: number } };
-      expect(status.sources.map((s) => s.id)).toEqual(['markets', 'tech']);
-      expect(status.sources.every((s) => s.last_success_at !== null)).toBe(true);
+      expect(status.sources.map((s) => s.id)).toEqual(['markets', 'tech', 'to-metadata', 'with-secrets']);
+      expect(status.sources.filter((s) => s.id === 'markets' || s.id === 'tech').every((s) => s.last_success_at !== null)).toBe(true);
       expect(Object.keys(status.queues)).toEqual(['ingest', 'rollup', 'maintenance']);
       expect(status.queues.ingest!.failed).toBe(0);
       expect(status.rollup).toEqual({ dirty_marks: expect.any(Number), lag_seconds: expect.any(Number) });
+    });
+  });
+
+  describe('fetch safety: SSRF refusal and credentials are recorded clearly, secrets never shown', () => {
+    it('a redirect to 169.254.169.254 fails permanently with the refusal recorded on the source', async () => {
+      const result = await runCli(['fetch', 'to-metadata', '--wait'], env);
+      expect(result.code).toBe(1);
+      const refusal = `fetch to-metadata: refusing to connect to 169.254.169.254: link-local, cloud metadata address (set FETCH_ALLOW_PRIVATE to allow it, e.g. FETCH_ALLOW_PRIVATE=169.254.169.254/32) from ${server.url('/to-metadata.xml')}`;
+      expect(result.stdout).toContain(`fetch to-metadata: FAILED after 1 attempt(s): ${refusal}`);
+      const row = await db.pool.query(`select last_error, consecutive_failures from source where id = 'to-metadata'`);
+      expect(row.rows).toEqual([{ last_error: refusal, consecutive_failures: 1 }]);
+    });
+
+    it('userinfo goes out as Basic auth; user, password and api_key appear nowhere', async () => {
+      const result = await runCli(['fetch', 'with-secrets', '--wait'], env);
+      expect(result.code).toBe(1);
+      const request = server.requests.find((r) => r.path === '/private.xml');
+      expect(request?.headers.authorization).toBe(`Basic ${Buffer.from('reader:hunter2').toString('base64')}`);
+      const recorded = (await db.pool.query(`select last_error from source where id = 'with-secrets'`)).rows[0].last_error as string;
+      expect(recorded).toBe(`fetch with-secrets: HTTP 404 Not Found from ${server.url('/private.xml')}?api_key=REDACTED`);
+      const status = await runCli(['status', '--json'], env);
+      const runs = await db.pool.query(`select error from job_run where source_id = 'with-secrets'`);
+      for (const text of [result.stdout, result.stderr, status.stdout, JSON.stringify(runs.rows), worker.output()]) {
+        for (const secret of ['hunter2', 'k123']) expect(text).not.toContain(secret);
+      }
     });
   });
 
@@ -243,6 +292,50 @@ describe('enqueue script against a worker process', () => {
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(new RegExp(`^enqueue: cannot reach Postgres at postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${closedPort}/newspulse: `));
       expect(result.stderr).not.toContain('secret');
+    });
+
+    it.each(['Postgres', 'Redis'])('%s on a port that accepts but never answers: exit 3 within seconds', async (which) => {
+      const sockets: Socket[] = [];
+      const silent: Server = createServer((socket) => void sockets.push(socket));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const port = (silent.address() as { port: number }).port;
+      try {
+        const target: Record<string, string> = which === 'Postgres' ? { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/x` } : { REDIS_URL: `redis://127.0.0.1:${port}` };
+        const result = await runCliBounded(['status'], { ...env, ...target }, 30_000);
+        expect(result.hung, `still running after 30 s; output so far: ${result.stderr}`).toBe(false);
+        expect(result.code).toBe(3);
+        expect(result.stderr).toMatch(new RegExp(`^enqueue: cannot reach ${which} at ${which === 'Postgres' ? 'postgres' : 'redis'}://`));
+      } finally {
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      }
+    });
+  });
+
+  describe('setup mistakes are named', () => {
+    it('an unmigrated database: run `npm run migrate`, exit 2', async () => {
+      const empty = await createTestDatabase('cli_empty', { migrate: false });
+      try {
+        const result = await runCli(['status'], { ...env, DATABASE_URL: empty.url });
+        expect(result.code).toBe(2);
+        expect(result.stderr).toBe(`enqueue: the database at ${empty.url} has no newspulse tables: run \`npm run migrate\` (or start the worker once), then retry\n`);
+      } finally {
+        await empty.drop();
+      }
+    });
+
+    it('--wait with no worker on the queue prefix says so and names the prefix that has queues', async () => {
+      const lonely = testPrefix('cli-nobody');
+      try {
+        // Killed after 30 s (it would wait for a worker forever); the warning comes right after enqueueing.
+        const result = await runCliBounded(['rollup', '--wait'], { ...env, QUEUE_PREFIX: lonely }, 30_000);
+        expect(result.stderr).toMatch(new RegExp(`^enqueue: no worker is consuming queue "rollup" under prefix "${lonely}": the job waits until one starts; queues exist under other prefixes: \\S+`, 'm'));
+        // The shared Redis holds other runs' prefixes too: the named ones must really have this queue.
+        const named = /other prefixes: (.*) \(QUEUE_PREFIX/.exec(result.stderr)![1]!.split(', ');
+        expect(named.length).toBeGreaterThan(0);
+      } finally {
+        await deletePrefix(lonely);
+      }
     });
   });
 });
