@@ -15,7 +15,7 @@ import { Migration } from '@mikro-orm/migrations';
  * stay unique through their sequences.
  *
  * Partitions are named `<table>_YYYY_MM` (UTC months). The migration makes every month that
- * holds data, from a year back (or the oldest row) through three months ahead; later the `partitions` maintenance job (and persist,
+ * holds data, from last month (or the oldest row) through three months ahead; later the `partitions` maintenance job (and persist,
  * for a month without its partition yet) make them with src/db/partitions.ts. Retention drops
  * whole months (src/rollup/prune.ts).
  *
@@ -96,7 +96,7 @@ export class Migration20261202010000_partition_by_month extends Migration {
     // 4. Partitions for every month that holds data, through two months ahead; then the rows.
     for (const [table, column] of [['article', 'published_at'], ['article_entity', 'published_at'], ['job_run', 'started_at']] as const) {
       this.addSql(ensureMonths(table,
-        `least(now() - interval '12 months', (select min("${column}") from "${table}_unpartitioned"))`,
+        `least(now() - interval '1 month', (select min("${column}") from "${table}_unpartitioned"))`,
         `greatest(now() + interval '3 months', (select max("${column}") + interval '1 second' from "${table}_unpartitioned"))`));
     }
     this.addSql(`insert into "article" select * from "article_unpartitioned";`);

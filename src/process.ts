@@ -106,7 +106,8 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
       connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));
       return connection;
     },
-    concurrency: { ingest: config.ingestConcurrency, rollup: 1, maintenance: 1 },
+    // rollup 2: a refresh runs beside a long rebuild instead of queueing behind it (day locks keep them exact).
+    concurrency: { ingest: config.ingestConcurrency, rollup: 2, maintenance: 1 },
   });
   shutdown.add('workers', () => workerSet.close(config.shutdownGraceMs));
 

@@ -70,7 +70,11 @@ async function claimKeys(tx: EntityManager, sourceId: string, batch: readonly Pr
   return rows;
 }
 
-/** Partitions known to exist in this process; a month not seen yet is checked (and made) once. */
+/**
+ * Months whose partitions were found already committed (by the migration, the partitions job
+ * or an earlier fetch); any other month is checked against the catalog. A partition this
+ * transaction creates is not remembered: the transaction may still roll back.
+ */
 const knownPartitions = new Set<string>();
 
 async function ensureMonths(tx: EntityManager, dates: readonly Date[]): Promise<void> {
@@ -81,8 +85,9 @@ async function ensureMonths(tx: EntityManager, dates: readonly Date[]): Promise<
   }
   for (const month of months.values()) {
     const next = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1));
-    for (const table of ['article', 'article_entity'] as const) await ensurePartitions(sql(tx), table, month, next);
-    knownPartitions.add(partitionName('article_entity', month));
+    let created = 0;
+    for (const table of ['article', 'article_entity'] as const) created += (await ensurePartitions(sql(tx), table, month, next)).length;
+    if (created === 0) knownPartitions.add(partitionName('article_entity', month));
   }
 }
 
