@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker, type Job } from 'bullmq';
 import { sql as raw } from 'kysely';
@@ -35,7 +36,7 @@ import { startWorkers } from '../src/queues/workers.ts';
 import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
 
 const SOURCES = 200;
-const JOBS = 3_000;
+const JOBS = 1_000;
 const CONCURRENCY = 4;
 const BULK_ROWS = 10_000;
 const ROUNDS = 3;
@@ -45,13 +46,16 @@ const log = pino({ level: 'silent' });
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-// Every statement this process sends to Postgres, whoever sends it (MikroORM, Kysely, pg).
+// Every statement this process sends to Postgres, whoever sends it (MikroORM, Kysely, pg), on
+// the pg that MikroORM resolves (it may be a copy of its own) and on the top-level one.
 let statements = 0;
-const originalQuery = pg.Client.prototype.query;
-pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
-  statements += 1;
-  return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
-} as typeof pg.Client.prototype.query;
+for (const Client of new Set([pg.Client, (createRequire(import.meta.resolve('@mikro-orm/postgresql'))('pg') as typeof pg).Client])) {
+  const originalQuery = Client.prototype.query;
+  Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
+    statements += 1;
+    return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof Client.prototype.query;
+}
 
 const releasers: (() => Promise<unknown>)[] = [];
 async function releaseAll(): Promise<void> {

@@ -23,7 +23,8 @@ const REPLICAS = 3;
 const RESTARTS_EACH = 5;
 /** Longer than the 1 s schedule: consecutive scheduled runs of a source would overlap. */
 const RESPONSE_MS = 1_500;
-const WORKER_ENV = { HOST_CONCURRENCY: '64', HOST_MIN_INTERVAL: '0' };
+// A grace long enough that a stop never abandons a running fetch to stalled-job recovery.
+const WORKER_ENV = { HOST_CONCURRENCY: '64', HOST_MIN_INTERVAL: '0', SHUTDOWN_GRACE: '30s' };
 
 describe('fault 5: replicas restarted repeatedly', () => {
   let stack: Stack;
@@ -77,7 +78,8 @@ describe('fault 5: replicas restarted repeatedly', () => {
       f.clean_exits = exits.filter((c) => c === 0).length;
       f.pending_scheduled_runs = pendingRuns;
       const settle = await stack.startWorker('replica-settle', WORKER_ENV);
-      await stack.waitDrained(60_000, ['ingest', 'rollup']);
+      // A job abandoned by a forced stop would come back as stalled 30-60 s later: allow for it.
+      await stack.waitDrained(150_000, ['ingest', 'rollup']);
       await stack.settleRollups(60_000);
       f.reaped = (await stack.reap()).abandoned;
       await settle.kill('SIGTERM');
