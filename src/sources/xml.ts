@@ -72,8 +72,10 @@ export function closeTruncated(xml: string, meter?: ScanMeter): string | null {
   return kept + openElements(tags, cut).reverse().map((name) => `</${name}>`).join('');
 }
 
-interface TagToken {
+export interface TagToken {
   name: string;
+  /** Index of the tag's "<". */
+  start: number;
   closing: boolean;
   selfClosing: boolean;
   /** Index just past the tag's ">". */
@@ -105,7 +107,7 @@ export function scanTags(xml: string, meter?: ScanMeter): TagToken[] {
       const nameEnd = xmlNameEnd(xml, nameStart, meter);
       end = tagEnd(xml, nameEnd, meter);
       if (xml.charCodeAt(end - 1) !== 0x3e /* > */) break; // never closed: the document ends inside it
-      tags.push({ name: xml.slice(nameStart, nameEnd), closing, selfClosing: xml.charCodeAt(end - 2) === 0x2f, end });
+      tags.push({ name: xml.slice(nameStart, nameEnd), start: i, closing, selfClosing: xml.charCodeAt(end - 2) === 0x2f, end });
     }
     i = end >= n ? -1 : indexFrom(xml, '<', end, meter);
   }

@@ -63,6 +63,7 @@ describe('request URLs', () => {
     expect(acceptHeader('feed')).toMatch(/^application\/rss\+xml, application\/atom\+xml, application\/feed\+json/);
     expect(parseSource('hn', fetched('{"hits":[]}', 'application/json'), ctx)).toEqual({
       format: 'hn', items: [], trends: [], skipped: 0, dateFallbacks: 0,
+      stats: { parser: 'strict', charset: 'utf-8', charset_guessed: false, lenient_rescue: false },
     });
   });
 });

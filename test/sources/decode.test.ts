@@ -6,22 +6,22 @@ const latin1Prolog = (body: Buffer) => Buffer.concat([Buffer.from('<?xml version
 
 describe('decodeText', () => {
   it.each([
-    ['plain UTF-8', Buffer.from('héllo ☃'), null, 'héllo ☃', 'utf-8'],
-    ['UTF-8 BOM stripped', Buffer.from('\uFEFF<rss/>'), null, '<rss/>', 'utf-8'],
-    ['UTF-16LE BOM', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('<rss>é</rss>', 'utf16le')]), null, '<rss>é</rss>', 'utf-16le'],
-    ['UTF-16BE BOM', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from('<a/>', 'utf16le').swap16()]), null, '<a/>', 'utf-16be'],
-    ['valid UTF-8 wins over a latin1 header', Buffer.from('Zoë'), 'text/xml; charset=ISO-8859-1', 'Zoë', 'utf-8'],
-    ['valid UTF-8 wins over a latin1 prolog', latin1Prolog(Buffer.from('Zoë')), null, '<?xml version="1.0" encoding="ISO-8859-1"?>Zoë', 'utf-8'],
-    ['invalid UTF-8 declared UTF-8 falls to windows-1252', cp1252, 'application/xml; charset=utf-8', '“Q” €5 café', 'windows-1252'],
-    ['header charset used when not UTF-8', Buffer.from([0xc1, 0xe2]), 'text/html; charset="KOI8-R"', 'аБ', 'koi8-r'],
-    ['prolog encoding used when no header', Buffer.concat([Buffer.from("<?xml version='1.0' encoding='iso-8859-7'?>"), Buffer.from([0xe1])]), null, "<?xml version='1.0' encoding='iso-8859-7'?>α", 'iso-8859-7'],
-    ['header beats prolog', Buffer.concat([Buffer.from('<?xml version="1.0" encoding="iso-8859-7"?>'), Buffer.from([0xe1])]), 'text/xml; charset=windows-1251', '<?xml version="1.0" encoding="iso-8859-7"?>б', 'windows-1251'],
-    ['unknown label is ignored', Buffer.from([0xe9]), 'text/xml; charset=x-made-up', 'é', 'windows-1252'],
-    ['no declaration: windows-1252', Buffer.from([0x47, 0x72, 0xfc, 0xdf, 0x65]), null, 'Grüße', 'windows-1252'],
-    ['ISO-8859-1 label decodes as windows-1252 (WHATWG)', Buffer.from([0x80]), 'text/plain; charset=iso-8859-1', '€', 'windows-1252'],
-    ['empty', Buffer.alloc(0), null, '', 'utf-8'],
-  ])('%s', (_name, bytes, contentType, text, encoding) => {
-    expect(decodeText(bytes, contentType)).toEqual({ text, encoding });
+    ['plain UTF-8', Buffer.from('héllo ☃'), null, 'héllo ☃', 'utf-8', false],
+    ['UTF-8 BOM stripped', Buffer.from('\uFEFF<rss/>'), null, '<rss/>', 'utf-8', false],
+    ['UTF-16LE BOM', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('<rss>é</rss>', 'utf16le')]), null, '<rss>é</rss>', 'utf-16le', false],
+    ['UTF-16BE BOM', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from('<a/>', 'utf16le').swap16()]), null, '<a/>', 'utf-16be', false],
+    ['valid UTF-8 wins over a latin1 header', Buffer.from('Zoë'), 'text/xml; charset=ISO-8859-1', 'Zoë', 'utf-8', false],
+    ['valid UTF-8 wins over a latin1 prolog', latin1Prolog(Buffer.from('Zoë')), null, '<?xml version="1.0" encoding="ISO-8859-1"?>Zoë', 'utf-8', false],
+    ['invalid UTF-8 declared UTF-8 falls to windows-1252', cp1252, 'application/xml; charset=utf-8', '“Q” €5 café', 'windows-1252', true],
+    ['header charset used when not UTF-8', Buffer.from([0xc1, 0xe2]), 'text/html; charset="KOI8-R"', 'аБ', 'koi8-r', false],
+    ['prolog encoding used when no header', Buffer.concat([Buffer.from("<?xml version='1.0' encoding='iso-8859-7'?>"), Buffer.from([0xe1])]), null, "<?xml version='1.0' encoding='iso-8859-7'?>α", 'iso-8859-7', false],
+    ['header beats prolog', Buffer.concat([Buffer.from('<?xml version="1.0" encoding="iso-8859-7"?>'), Buffer.from([0xe1])]), 'text/xml; charset=windows-1251', '<?xml version="1.0" encoding="iso-8859-7"?>б', 'windows-1251', false],
+    ['unknown label is ignored', Buffer.from([0xe9]), 'text/xml; charset=x-made-up', 'é', 'windows-1252', true],
+    ['no declaration: windows-1252', Buffer.from([0x47, 0x72, 0xfc, 0xdf, 0x65]), null, 'Grüße', 'windows-1252', true],
+    ['ISO-8859-1 label decodes as windows-1252 (WHATWG)', Buffer.from([0x80]), 'text/plain; charset=iso-8859-1', '€', 'windows-1252', false],
+    ['empty', Buffer.alloc(0), null, '', 'utf-8', false],
+  ])('%s', (_name, bytes, contentType, text, encoding, guessed) => {
+    expect(decodeText(bytes, contentType)).toEqual({ text, encoding, guessed });
   });
 });
 
