@@ -53,6 +53,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
       await recordSuccess(tx, sourceId, response, response.fetchedAt);
       const result: JobStats = {
         format: parsed.format,
+        ...parsed.stats,
         bytes: response.body.length,
         fetched: parsed.items.length,
         inserted: stored.inserted,

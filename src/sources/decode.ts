@@ -69,7 +69,8 @@ export function detectLegacyEncoding(bytes: Uint8Array): string | null {
 
 /** The `charset` parameter of a Content-Type header, unquoted; null when absent. */
 export function charsetFromContentType(contentType: string | null | undefined): string | null {
-  const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^\s;]+))/i.exec(contentType ?? '');
+  // Bounded: a header is short, and the regex then reads a bounded string whatever it holds.
+  const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^\s;]+))/i.exec((contentType ?? '').slice(0, 1024));
   const charset = match?.[1] ?? match?.[2];
   return charset ? charset.trim() : null;
 }

@@ -3,7 +3,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { PermanentError } from '../errors.ts';
 import { resolvePublished } from './dates.ts';
 import { decodeText, strictParseStats } from './decode.ts';
-import { buildItems, SUMMARY_MAX, type ItemDraft } from './items.ts';
+import { buildItems, storableKey, SUMMARY_MAX, type ItemDraft } from './items.ts';
 import { isRecord, type JsonRecord } from './json.ts';
 import { absoluteUrl, titleText, toPlainText } from './text.ts';
 import type { FetchedBody, ParseContext, ParsedTrend, ParseResult, SourceAdapter, SourceRequest } from './types.ts';
@@ -103,9 +103,14 @@ export const googleTrendsAdapter: SourceAdapter = {
   accept: 'application/rss+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5',
 };
 
+const TRAFFIC_MAX_LENGTH = 32;
+
 /** "50K+" -> 50000, "200,000+" -> 200000, "1M+" -> 1000000, "2.5K+" -> 2500; null when absent or unreadable. */
 export function parseTraffic(raw: string | null | undefined): number | null {
-  const m = /^([\d.,]+)\s*([kmb])?\s*\+?$/i.exec(raw?.trim() ?? '');
+  const text = raw?.trim() ?? '';
+  // Bounded first: "\s*([kmb])?\s*" backtracks quadratically over a long run of spaces.
+  if (text.length > TRAFFIC_MAX_LENGTH) return null;
+  const m = /^([\d.,]+)\s*([kmb])?\s*\+?$/i.exec(text);
   if (!m) return null;
   const value = Number(m[1]!.replace(/,/g, ''));
   if (!Number.isFinite(value)) return null;
@@ -113,9 +118,12 @@ export function parseTraffic(raw: string | null | undefined): number | null {
   return Math.round(value * multiplier);
 }
 
-/** The identity of a trend across observations: case- and spacing-insensitive title. */
+/**
+ * The identity of a trend across observations: case- and spacing-insensitive title, hashed when
+ * too long for the trend table's unique index (see storableKey).
+ */
 export function trendKey(title: string): string {
-  return title.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+  return storableKey(title.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim());
 }
 
 function child(node: unknown, name: string): unknown {
