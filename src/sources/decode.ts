@@ -50,6 +50,27 @@ export function decodeText(bytes: Uint8Array, contentType: string | null): Decod
   return decodeWith(detectLegacyEncoding(bytes) ?? FALLBACK_ENCODING, bytes, true);
 }
 
+/**
+ * The bytes outside "<…>", each tag left as one space: ICU's own detector filters its input this
+ * way (CharsetDetector.enableInputFilter), since English tag names and attributes outweigh a few
+ * lines of Cyrillic in its n-gram statistics. "<" and ">" are the same byte in every charset here.
+ */
+function withoutMarkup(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  let n = 0;
+  let inTag = false;
+  for (const byte of bytes) {
+    if (byte === 0x3c) inTag = true;
+    else if (byte === 0x3e && inTag) {
+      inTag = false;
+      out[n++] = 0x20;
+    } else if (!inTag) out[n++] = byte;
+  }
+  return out.subarray(0, n);
+}
+/** Less text than this outside the tags says too little: chardet then reads the raw bytes. */
+const MIN_FILTERED_BYTES = 64;
+
 /** Job stats of a body read by a parser with no lenient fallback. */
 export function strictParseStats(decoded: DecodedText): ParseStats {
   return { parser: 'strict', charset: decoded.encoding, charset_guessed: decoded.guessed, lenient_rescue: false };
@@ -61,7 +82,9 @@ export function strictParseStats(decoded: DecodedText): ParseStats {
  * would have been valid UTF-8).
  */
 export function detectLegacyEncoding(bytes: Uint8Array): string | null {
-  const best = analyse(bytes.subarray(0, DETECT_SAMPLE_BYTES))[0];
+  const sample = bytes.subarray(0, DETECT_SAMPLE_BYTES);
+  const text = withoutMarkup(sample);
+  const best = analyse(text.length >= MIN_FILTERED_BYTES ? text : sample)[0];
   if (!best || best.confidence < MIN_DETECT_CONFIDENCE) return null;
   if (/^(utf|iso-2022|iso_2022|ascii|mbcs|sbcs)/i.test(best.name)) return null;
   return supportedEncoding(best.name);

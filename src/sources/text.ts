@@ -134,12 +134,14 @@ export function markupEvidence(text: string, meter?: ScanMeter): MarkupEvidence 
     } else if (isAsciiLetter(next)) {
       const nameEnd = tagNameEnd(text, i + 1, meter);
       const after = text.charCodeAt(nameEnd);
-      // "<int>" or "<b>" must end its name at ">", "/" or a space to be a tag at all.
-      if (nameEnd >= n || after === 0x3e || after === 0x2f || isSpace(after)) {
-        if (TITLE_ELEMENTS.has(text.slice(i + 1, nameEnd).toLowerCase())) evidence.titleElement = true;
+      // "<int>" or "<b>" must end its name at ">", "/" or a space to be a tag at all ("<a<a" is not).
+      if (after === 0x3e || after === 0x2f || isSpace(after)) {
         const end = tagEnd(text, nameEnd, meter);
-        if (end <= n && text.charCodeAt(end - 1) === 0x3e && text.charCodeAt(end - 2) === 0x2f) evidence.selfClosing = true;
-        resume = Math.max(end, i + 1);
+        // A tag that never closes is no evidence: "3 <a few" is text.
+        if (text.charCodeAt(end - 1) !== 0x3e) break;
+        if (TITLE_ELEMENTS.has(text.slice(i + 1, nameEnd).toLowerCase())) evidence.titleElement = true;
+        if (text.charCodeAt(end - 2) === 0x2f) evidence.selfClosing = true;
+        resume = end;
       } else {
         resume = nameEnd;
       }
