@@ -69,13 +69,12 @@ describe('request URLs', () => {
 });
 
 describe('hostile feeds generated at test time', () => {
-  it('a quadratic blowup of 2 GB never expands (DTD stripped) and parses fast', () => {
+  // Not timed (speed belongs in the bench): the summary shows the entity was never expanded.
+  it('a quadratic blowup of 2 GB never expands (DTD stripped)', () => {
     const entity = 'x'.repeat(100_000);
     const refs = '&a;'.repeat(20_000); // 2 GB if expanded
     const xml = `<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "${entity}">]><rss version="2.0"><channel><title>q</title><item><title>Q</title><link>https://x.example/q</link><description>${refs}</description></item></channel></rss>`;
-    const started = performance.now();
     const result = parseFeed(fetched(xml), ctx);
-    expect(performance.now() - started).toBeLessThan(2_000);
     expect(result.items).toHaveLength(1);
     expect(result.items[0]!.summary!.startsWith('&a;&a;')).toBe(true);
     expect(result.items[0]!.summary!.length).toBeLessThanOrEqual(1000);
