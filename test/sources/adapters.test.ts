@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../../src/errors.ts';
 import { feedRequestUrl, parseFeed } from '../../src/sources/feed.ts';
@@ -5,6 +6,7 @@ import { gdeltRequestUrl, parseGdelt } from '../../src/sources/gdelt.ts';
 import { googleTrendsRequestUrl, parseTraffic, trendKey } from '../../src/sources/google-trends.ts';
 import { hnRequestUrl } from '../../src/sources/hn.ts';
 import { acceptHeader, adapters, parseSource, requestUrl } from '../../src/sources/index.ts';
+import { HASH_ID_PREFIX, MAX_KEY_BYTES, storableKey } from '../../src/sources/items.ts';
 import { SOURCE_KINDS, type FetchedBody } from '../../src/sources/types.ts';
 
 const now = new Date('2026-11-21T15:00:00Z');
@@ -153,3 +155,33 @@ describe('trend helpers', () => {
     expect(trendKey('Ｔａｙｌｏｒ Swift')).toBe('taylor swift');
   });
 });
+
+describe('keys that fit a unique index (issue 18.4)', () => {
+  const sha = (text: string) => `${HASH_ID_PREFIX}${createHash('sha256').update(text).digest('hex')}`;
+
+  it('keeps keys up to MAX_KEY_BYTES UTF-8 bytes and hashes longer ones deterministically', () => {
+    const fits = 'g'.repeat(MAX_KEY_BYTES);
+    expect(storableKey(fits)).toBe(fits);
+    expect(storableKey(`${fits}g`)).toBe(sha(`${fits}g`));
+    // Counted in bytes, not characters: 200 three-byte characters are 600 bytes.
+    expect(storableKey('€'.repeat(200))).toBe(sha('€'.repeat(200)));
+    expect(storableKey('€'.repeat(170))).toBe('€'.repeat(170));
+  });
+
+  it('hashes a 4,000-character GUID without losing the good items around it, and dedupes it exactly', () => {
+    const guid = `urn:x:${'y'.repeat(4000)}`;
+    const items = ['a', guid, guid, 'b']
+      .map((id, i) => `<item><title>T${i}</title><link>https://x.example/${i < 3 && i > 0 ? 'same' : i}</link><guid>${id}</guid></item>`)
+      .join('');
+    const result = parseFeed(fetched(`<rss version="2.0"><channel><title>c</title>${items}</channel></rss>`), ctx);
+    expect(result.items.map((item) => item.externalId)).toEqual(['a', sha(guid), 'b']);
+    expect(result.skipped).toBe(1);
+  });
+
+  it('hashes an over-long trend key, and equal titles still share one key', () => {
+    const title = 'Trend '.repeat(200);
+    expect(trendKey(title)).toBe(sha(title.toLowerCase().trim()));
+    expect(trendKey(title.toUpperCase())).toBe(trendKey(title));
+  });
+});
+
