@@ -102,19 +102,23 @@ function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, f
   const doc = format === 'atom0.3' ? decodeBase64Constructs(xml) : xml;
 
   // Strict before lenient: a truncated document closed properly reads cleaner than a lenient guess.
-  const repaired = closeTruncated(doc);
-  type Attempt = { parse: () => ItemDraft[]; lenient: boolean; recovery?: string };
+  // The repair is only looked for once the strict parser has refused the document as it came.
+  let repaired: string | null | undefined;
+  const repair = () => (repaired === undefined ? (repaired = closeTruncated(doc)) : repaired);
+  type Attempt = { text: () => string | null; lenient: boolean; recovery?: string };
   const attempts: Attempt[] = [
-    { parse: () => strictDrafts(strictParse<string>(doc), doc, fetched), lenient: false },
-    ...(repaired === null ? [] : [{ parse: () => strictDrafts(strictParse<string>(repaired), repaired, fetched), lenient: false, recovery: TRUNCATED }]),
-    { parse: () => lenientDrafts(lenientParse(doc), fetched), lenient: true, recovery: LENIENT },
-    ...(repaired === null ? [] : [{ parse: () => lenientDrafts(lenientParse(repaired), fetched), lenient: true, recovery: `${TRUNCATED}; ${LENIENT}` }]),
+    { text: () => doc, lenient: false },
+    { text: repair, lenient: false, recovery: TRUNCATED },
+    { text: () => doc, lenient: true, recovery: LENIENT },
+    { text: repair, lenient: true, recovery: `${TRUNCATED}; ${LENIENT}` },
   ];
   let firstError: unknown;
   for (const attempt of attempts) {
+    const input = attempt.text();
+    if (input === null) continue;
     let drafts: ItemDraft[];
     try {
-      drafts = attempt.parse();
+      drafts = attempt.lenient ? lenientDrafts(lenientParse(input), fetched) : strictDrafts(strictParse<string>(input), input, fetched);
     } catch (err) {
       firstError ??= err;
       continue;

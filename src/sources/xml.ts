@@ -58,10 +58,13 @@ export function looksLikeHtml(text: string, contentType: string | null): boolean
 export function closeTruncated(xml: string, meter?: ScanMeter): string | null {
   const root = rootElementName(xml, meter);
   if (root === null) return null;
-  const tags = scanTags(xml, meter);
   // A document that ends with its root's end tag was not cut off, whatever else is wrong with it.
-  const last = tags.at(-1);
-  if (last?.closing && last.name === root && xml.slice(last.end).trim() === '') return null;
+  // Checked from the end (one backward search), so an intact feed costs no tag scan.
+  const tail = xml.trimEnd();
+  const lastEndTag = tail.lastIndexOf('</');
+  if (meter) meter.visited += xml.length - lastEndTag;
+  if (lastEndTag !== -1 && tail.endsWith('>') && tail.slice(lastEndTag + 2, -1).trim() === root) return null;
+  const tags = scanTags(xml, meter);
   let cut = -1;
   for (const tag of tags) {
     const local = localName(tag.name).toLowerCase();
