@@ -113,7 +113,15 @@ function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, f
     { text: repair, lenient: true, recovery: `${TRUNCATED}; ${LENIENT}` },
   ];
   let firstError: unknown;
+  let wellFormed: boolean | undefined;
   for (const attempt of attempts) {
+    if (attempt.lenient && wellFormed === undefined) {
+      // The strict parser refuses a well-formed <rss> without a <channel>, or a feed root with
+      // nothing in it: that is an empty feed, not a broken one (it must not count toward backoff),
+      // and no rescue by the lenient parser either.
+      wellFormed = XMLValidator.validate(doc) === true;
+      if (wellFormed && !hasItemElements(doc)) return { ...result(format, [], fetched), stats: strictParseStats(decoded) };
+    }
     const input = attempt.text();
     if (input === null) continue;
     let drafts: ItemDraft[];
@@ -127,18 +135,16 @@ function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, f
     const parsed = { ...result(format, drafts, fetched), stats };
     return attempt.recovery ? { ...parsed, recovery: `${attempt.recovery} (strict parser: ${describe(firstError)})` } : parsed;
   }
-  // Both parsers refuse a well-formed <rss> without a <channel>, or a feed root with nothing in it:
-  // that is an empty feed, not a broken one (it must not count toward backoff).
-  if (XMLValidator.validate(doc) === true) {
-    if (!scanTags(doc).some((tag) => !tag.closing && ITEM_ELEMENTS.has(localName(tag.name).toLowerCase()))) {
-      return { ...result(format, [], fetched), stats: strictParseStats(decoded) };
-    }
-    throw fail(`not an RSS/Atom structure (${describe(firstError)})`, firstError);
-  }
+  // Well-formed XML with items that neither parser could place (items outside any channel…).
+  if (wellFormed) throw fail(`not an RSS/Atom structure (${describe(firstError)})`, firstError);
   throw fail(`malformed XML (${describe(firstError)})`, firstError);
 }
 
 const ITEM_ELEMENTS = new Set(['item', 'entry']);
+
+function hasItemElements(xml: string): boolean {
+  return scanTags(xml).some((tag) => !tag.closing && ITEM_ELEMENTS.has(localName(tag.name).toLowerCase()));
+}
 
 /** The raw contents of an HTML page's first <title>, found without a regex that could backtrack. */
 function htmlTitle(html: string): string | null {
