@@ -98,6 +98,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
           });
           const result: JobStats = {
             format: parsed.format,
+            ...parsed.stats,
             bytes: response.body.length,
             fetched: parsed.items.length,
             inserted: stored.inserted,

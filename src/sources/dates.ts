@@ -39,16 +39,22 @@ const ISO_EXTENDED =
 const ISO_BASIC =
   /^(?<year>\d{4})(?<month>\d{2})(?<day>\d{2})t(?<hour>\d{2})(?<minute>\d{2})(?<second>\d{2})?(?<zone>z|[+-]\d{2}(?:\d{2})?)?$/i;
 
+/** "Wednesday, 02 December 2026 03:35:00.123456789 +05:30 (India Standard Time)" is ~70. */
+export const DATE_MAX_LENGTH = 100;
+
 /** Parses an RFC 822 or ISO 8601 date; null when it is not one or names a day that does not exist. */
 export function parseDate(raw: string | null | undefined): Date | null {
   const value = raw?.trim();
-  if (!value) return null;
+  // No date is longer; the bound keeps the regexes below constant-time on hostile input.
+  if (!value || value.length > DATE_MAX_LENGTH) return null;
   return parseIso8601(value) ?? parseRfc822(value);
 }
 
 /** RFC 822/1123/2822 (pubDate, HTTP-date). A missing zone is taken as UTC. */
 export function parseRfc822(raw: string): Date | null {
-  const m = RFC822.exec(raw.trim());
+  const value = raw.trim();
+  if (value.length > DATE_MAX_LENGTH) return null;
+  const m = RFC822.exec(value);
   if (!m) return null;
   const [, day, monthName, yearText, hour, minute, second, zone] = m;
   const month = monthNumber(monthName!);
@@ -61,6 +67,7 @@ export function parseRfc822(raw: string): Date | null {
 /** RFC 3339 / ISO 8601 (extended, or basic with a time). A missing zone is taken as UTC. */
 export function parseIso8601(raw: string): Date | null {
   const value = raw.trim();
+  if (value.length > DATE_MAX_LENGTH) return null;
   const f = (ISO_EXTENDED.exec(value) ?? ISO_BASIC.exec(value))?.groups;
   if (!f) return null;
   const offset = f.zone === undefined ? 0 : zoneOffsetMinutes(f.zone);

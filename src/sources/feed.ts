@@ -1,13 +1,15 @@
 import { parseFeed as lenientParse } from '@rowanmanning/feed-parser';
 import { parseFeed as strictParse, parseJsonFeed } from 'feedsmith';
 import type { AnyFeed, AtomFeed, JsonFeed, RdfFeed, RssFeed } from 'feedsmith';
+import { decodeXML } from 'entities';
+import { XMLValidator } from 'fast-xml-parser';
 import { PermanentError } from '../errors.ts';
-import { decodeText } from './decode.ts';
+import { decodeText, strictParseStats, type DecodedText } from './decode.ts';
 import { buildItems, SUMMARY_MAX, type ItemDraft } from './items.ts';
 import { isRecord } from './json.ts';
-import { absoluteUrl, normalizeText, toPlainText } from './text.ts';
+import { absoluteUrl, atomPlainText, normalizeText, stripMarkup, titleText, toPlainText } from './text.ts';
 import type { FetchedBody, ParseContext, ParseResult, SourceAdapter, SourceRequest } from './types.ts';
-import { closeTruncated, localName, looksLikeHtml, rootElementName, stripDoctype } from './xml.ts';
+import { closeTruncated, localName, looksLikeHtml, rootElementName, scanTags, stripDoctype, type TagToken } from './xml.ts';
 
 /**
  * RSS 0.9x/2.0, RSS 1.0 (RDF), Atom 0.3/1.0 and JSON Feed 1.x.
@@ -36,10 +38,11 @@ export function feedRequestUrl(source: SourceRequest, _now: Date): string {
 /** Reads any supported feed format, detected from the body itself. */
 export function parseFeed(fetched: FetchedBody, ctx: ParseContext): ParseResult {
   const fail = failure(ctx, fetched);
-  const text = decodeText(fetched.body, fetched.contentType).text.trim();
+  const decoded = decodeText(fetched.body, fetched.contentType);
+  const text = decoded.text.trim();
   if (!text) throw fail(`empty body (${fetched.body.length} bytes)`);
-  if (text.startsWith('{') || text.startsWith('[')) return readJsonFeed(text, fetched, fail);
-  return readXmlFeed(text, fetched, fail);
+  if (text.startsWith('{') || text.startsWith('[')) return readJsonFeed(text, decoded, fetched, fail);
+  return readXmlFeed(text, decoded, fetched, fail);
 }
 
 export const feedAdapter: SourceAdapter = { requestUrl: feedRequestUrl, parse: parseFeed, accept: FEED_ACCEPT };
@@ -53,7 +56,7 @@ function failure(ctx: ParseContext, fetched: FetchedBody): Fail {
 // ---------------------------------------------------------------------------------------------
 // JSON Feed
 
-function readJsonFeed(text: string, fetched: FetchedBody, fail: Fail): ParseResult {
+function readJsonFeed(text: string, decoded: DecodedText, fetched: FetchedBody, fail: Fail): ParseResult {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -77,15 +80,15 @@ function readJsonFeed(text: string, fetched: FetchedBody, fail: Fail): ParseResu
     language: item.language ?? feed.language ?? null,
     published: item.date_published ?? item.date_modified ?? null,
   }));
-  return result('jsonfeed', drafts, fetched);
+  return { ...result('jsonfeed', drafts, fetched), stats: strictParseStats(decoded) };
 }
 
 // ---------------------------------------------------------------------------------------------
 // XML feeds
 
-function readXmlFeed(text: string, fetched: FetchedBody, fail: Fail): ParseResult {
+function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, fail: Fail): ParseResult {
   if (looksLikeHtml(text, fetched.contentType)) {
-    const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(text)?.[1];
+    const title = htmlTitle(text);
     throw fail(`got an HTML page, not a feed${title ? ` ("${toPlainText(title, 80)}")` : ''}`);
   }
   const xml = stripDoctype(text);
@@ -96,38 +99,101 @@ function readXmlFeed(text: string, fetched: FetchedBody, fail: Fail): ParseResul
     throw fail(`unexpected root element <${root}>; expected <rss>, <rdf:RDF> or <feed>`);
   }
   const format = xmlFormat(xml, root);
+  // Atom 0.3 may base64-encode text constructs; no parser decodes them.
+  const doc = format === 'atom0.3' ? decodeBase64Constructs(xml) : xml;
 
   // Strict before lenient: a truncated document closed properly reads cleaner than a lenient guess.
-  const repaired = closeTruncated(xml);
-  const attempts: Array<{ parse: () => ItemDraft[]; recovery?: string }> = [
-    { parse: () => strictDrafts(strictParse<string>(xml), fetched) },
-    ...(repaired === null ? [] : [{ parse: () => strictDrafts(strictParse<string>(repaired), fetched), recovery: TRUNCATED }]),
-    { parse: () => lenientDrafts(lenientParse(xml), fetched), recovery: LENIENT },
-    ...(repaired === null ? [] : [{ parse: () => lenientDrafts(lenientParse(repaired), fetched), recovery: `${TRUNCATED}; ${LENIENT}` }]),
+  // The repair is only looked for once the strict parser has refused the document as it came.
+  let repaired: string | null | undefined;
+  const repair = () => (repaired === undefined ? (repaired = closeTruncated(doc)) : repaired);
+  type Attempt = { text: () => string | null; lenient: boolean; recovery?: string };
+  const attempts: Attempt[] = [
+    { text: () => doc, lenient: false },
+    { text: repair, lenient: false, recovery: TRUNCATED },
+    { text: () => doc, lenient: true, recovery: LENIENT },
+    { text: repair, lenient: true, recovery: `${TRUNCATED}; ${LENIENT}` },
   ];
   let firstError: unknown;
+  let wellFormed: boolean | undefined;
   for (const attempt of attempts) {
+    if (attempt.lenient && wellFormed === undefined) {
+      // The strict parser refuses a well-formed <rss> without a <channel>, or a feed root with
+      // nothing in it: that is an empty feed, not a broken one (it must not count toward backoff),
+      // and no rescue by the lenient parser either.
+      wellFormed = XMLValidator.validate(doc) === true;
+      if (wellFormed && !hasItemElements(doc)) return { ...result(format, [], fetched), stats: strictParseStats(decoded) };
+    }
+    const input = attempt.text();
+    if (input === null) continue;
     let drafts: ItemDraft[];
     try {
-      drafts = attempt.parse();
+      drafts = attempt.lenient ? lenientDrafts(lenientParse(input), fetched) : strictDrafts(strictParse<string>(input), input, fetched);
     } catch (err) {
       firstError ??= err;
       continue;
     }
-    const parsed = result(format, drafts, fetched);
+    const stats = { parser: attempt.lenient ? 'lenient' : 'strict', charset: decoded.encoding, charset_guessed: decoded.guessed, lenient_rescue: attempt.lenient } as const;
+    const parsed = { ...result(format, drafts, fetched), stats };
     return attempt.recovery ? { ...parsed, recovery: `${attempt.recovery} (strict parser: ${describe(firstError)})` } : parsed;
   }
+  // Well-formed XML with items that neither parser could place (items outside any channel…).
+  if (wellFormed) throw fail(`not an RSS/Atom structure (${describe(firstError)})`, firstError);
   throw fail(`malformed XML (${describe(firstError)})`, firstError);
+}
+
+const ITEM_ELEMENTS = new Set(['item', 'entry']);
+
+function hasItemElements(xml: string): boolean {
+  return scanTags(xml).some((tag) => !tag.closing && ITEM_ELEMENTS.has(localName(tag.name).toLowerCase()));
+}
+
+/** The raw contents of an HTML page's first <title>, found without a regex that could backtrack. */
+function htmlTitle(html: string): string | null {
+  const open = /<title\b/i.exec(html);
+  if (!open) return null;
+  const start = html.indexOf('>', open.index);
+  if (start === -1) return null;
+  const close = /<\/title\s*>/gi;
+  close.lastIndex = start + 1;
+  const end = close.exec(html);
+  return end === null ? null : html.slice(start + 1, end.index);
+}
+
+/**
+ * Atom 0.3 `mode="base64"` text constructs, decoded in place (as XML-escaped UTF-8) so the parsers
+ * see their text. One pass over the tags; an element that is not closed is left as it is.
+ */
+function decodeBase64Constructs(xml: string): string {
+  if (!xml.includes('base64')) return xml;
+  const tags = scanTags(xml);
+  const out: string[] = [];
+  let copied = 0;
+  for (let t = 0; t < tags.length; t += 1) {
+    const open = tags[t]!;
+    if (open.closing || open.selfClosing || !/\bmode\s*=\s*["']base64["']/.test(xml.slice(open.start, open.end))) continue;
+    const close = tags[t + 1];
+    // A base64 construct holds text only, so its end tag is the very next tag.
+    if (!close?.closing || close.name !== open.name) continue;
+    const text = Buffer.from(xml.slice(open.end, close.start).trim(), 'base64').toString('utf8');
+    out.push(xml.slice(copied, open.end), escapeXml(text));
+    copied = close.start;
+  }
+  out.push(xml.slice(copied));
+  return out.join('');
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
 }
 
 type StrictFeed = AnyFeed<string>;
 
-function strictDrafts(parsed: StrictFeed, fetched: FetchedBody): ItemDraft[] {
+function strictDrafts(parsed: StrictFeed, doc: string, fetched: FetchedBody): ItemDraft[] {
   switch (parsed.format) {
     case 'rss':
       return rssDrafts(parsed.feed, fetched);
     case 'rdf':
-      return rdfDrafts(parsed.feed, fetched);
+      return rdfDrafts(parsed.feed, doc, fetched);
     case 'atom':
       return atomDrafts(parsed.feed, fetched);
     case 'json':
@@ -145,26 +211,50 @@ function rssDrafts(feed: RssFeed.Feed<string>, fetched: FetchedBody): ItemDraft[
     return {
       id: item.guid?.value ?? null,
       url: absoluteUrl(item.link, itemBase) ?? guidLink,
-      title: toPlainText(item.title),
+      title: firstTitle(item.title, item.dc?.titles?.[0], item.media),
       summary: summaryOf(item.description ?? item.content?.encoded),
       author: item.authors?.[0]?.name ?? item.authors?.[0]?.email ?? item.dc?.creators?.[0] ?? null,
       language: item.xml?.lang ?? item.dc?.languages?.[0] ?? feed.language ?? feed.xml?.lang ?? null,
-      published: item.pubDate ?? item.dc?.dates?.[0] ?? item.dcterms?.issued?.[0] ?? null,
+      published: item.pubDate ?? item.dc?.dates?.[0] ?? dctermsDate(item.dcterms),
     };
   });
 }
 
-function rdfDrafts(feed: RdfFeed.Feed<string>, fetched: FetchedBody): ItemDraft[] {
+function rdfDrafts(feed: RdfFeed.Feed<string>, doc: string, fetched: FetchedBody): ItemDraft[] {
   const feedBase = baseUrl(fetched.url, feed.xml?.base, feed.link);
-  return (feed.items ?? []).map((item) => ({
+  const items = feed.items ?? [];
+  // RSS 1.0 has no pubDate, but feeds put one in anyway and feedsmith drops it: read it from the text.
+  const pubDates = items.some((item) => !item.dc?.dates?.length) ? rdfItemPubDates(doc) : [];
+  return items.map((item, index) => ({
     id: item.rdf?.about ?? null,
     url: absoluteUrl(item.link, absoluteUrl(item.xml?.base, feedBase) ?? feedBase),
-    title: toPlainText(item.title),
+    title: firstTitle(item.title, item.dc?.titles?.[0], item.media),
     summary: summaryOf(item.description ?? item.content?.encoded),
     author: item.dc?.creators?.[0] ?? null,
     language: item.dc?.languages?.[0] ?? feed.dc?.languages?.[0] ?? null,
-    published: item.dc?.dates?.[0] ?? null,
+    published: item.dc?.dates?.[0] ?? dctermsDate(item.dcterms) ?? pubDates[index] ?? null,
   }));
+}
+
+/** The <pubDate> text of each top-level <item> of an RDF document, by position (null where absent). */
+function rdfItemPubDates(doc: string): Array<string | null> {
+  const dates: Array<string | null> = [];
+  let inItem = false;
+  let dateOpen: TagToken | null = null;
+  for (const tag of scanTags(doc)) {
+    const local = localName(tag.name).toLowerCase();
+    if (local === 'item' && !tag.selfClosing) {
+      inItem = !tag.closing;
+      if (inItem) dates.push(null);
+    } else if (inItem && local === 'pubdate') {
+      if (!tag.closing) dateOpen = tag;
+      else if (dateOpen !== null) {
+        dates[dates.length - 1] = decodeXML(stripMarkup(doc.slice(dateOpen.end, tag.start))).trim() || null;
+        dateOpen = null;
+      }
+    }
+  }
+  return dates;
 }
 
 function atomDrafts(feed: AtomFeed.Feed<string>, fetched: FetchedBody): ItemDraft[] {
@@ -172,12 +262,12 @@ function atomDrafts(feed: AtomFeed.Feed<string>, fetched: FetchedBody): ItemDraf
   return (feed.entries ?? []).map((entry) => ({
     id: entry.id ?? null,
     url: absoluteUrl(alternateLink(entry.links), absoluteUrl(entry.xml?.base, feedBase) ?? feedBase),
-    title: atomText(entry.title),
+    title: atomText(entry.title) || firstTitle(undefined, entry.dc?.titles?.[0], entry.media),
     summary: summaryOf(entry.summary ? atomText(entry.summary) : entry.content?.value),
     author: entry.authors?.[0]?.name ?? feed.authors?.[0]?.name ?? null,
     language: entry.xml?.lang ?? feed.xml?.lang ?? null,
     // feedsmith already maps Atom 0.3's issued/modified onto published/updated.
-    published: entry.published ?? entry.updated ?? entry.dc?.dates?.[0] ?? null,
+    published: entry.published ?? entry.updated ?? entry.dc?.dates?.[0] ?? dctermsDate(entry.dcterms),
   }));
 }
 
@@ -187,13 +277,13 @@ type LenientFeed = ReturnType<typeof lenientParse>;
 function lenientDrafts(feed: LenientFeed, fetched: FetchedBody): ItemDraft[] {
   const feedBase = baseUrl(fetched.url, null, feed.url);
   return feed.items.map((item) => {
-    const rawDate = ['pubdate', 'published', 'issued', 'date', 'updated', 'modified']
+    const rawDate = ['pubdate', 'published', 'issued', 'date', 'created', 'updated', 'modified']
       .map((name) => item.element.findElementWithName(name)?.textContent.trim())
       .find((text) => text);
     return {
       id: item.id,
       url: absoluteUrl(item.url, feedBase),
-      title: toPlainText(item.title),
+      title: titleText(item.title),
       summary: summaryOf(item.description ?? item.content),
       author: item.authors[0]?.name ?? null,
       language: feed.language,
@@ -205,13 +295,32 @@ function lenientDrafts(feed: LenientFeed, fetched: FetchedBody): ItemDraft[] {
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-function result(format: string, drafts: ItemDraft[], fetched: FetchedBody): ParseResult {
+function result(format: string, drafts: ItemDraft[], fetched: FetchedBody): Omit<ParseResult, 'stats'> {
   return { format, trends: [], ...buildItems(drafts, fetched.fetchedAt) };
+}
+
+type MediaTitled = { title?: { value?: string; type?: string }; contents?: Array<{ title?: { value?: string; type?: string } }> };
+
+/**
+ * The item's title: <title>, else dc:title, else media:title (the item's, then its first
+ * media:content's), so a titled item never falls back to its link. RSS titles may or may not be HTML.
+ */
+function firstTitle(title: string | undefined, dcTitle: string | undefined, media: MediaTitled | undefined): string {
+  const mediaTitle = media?.title ?? media?.contents?.find((content) => content.title?.value)?.title;
+  const fromMedia = mediaTitle?.type === 'html' ? toPlainText(mediaTitle.value) : titleText(mediaTitle?.value);
+  return titleText(title) || titleText(dcTitle) || fromMedia;
+}
+
+/** dcterms:issued, else created, else modified: the publication date first, the last change last. */
+function dctermsDate(dcterms: { issued?: string[]; created?: string[]; modified?: string[] } | undefined): string | null {
+  return dcterms?.issued?.[0] ?? dcterms?.created?.[0] ?? dcterms?.modified?.[0] ?? null;
 }
 
 /** rss2, rss0.91, rss1 (RDF), atom, atom0.3: read from the document, whichever parser succeeds. */
 function xmlFormat(xml: string, root: string): string {
-  const rootTag = xml.slice(xml.indexOf(`<${root}`), xml.indexOf('>', xml.indexOf(`<${root}`)) + 1);
+  const start = xml.indexOf(`<${root}`);
+  // Capped: namespace declarations never run this long, and the regex below then reads a bounded string.
+  const rootTag = xml.slice(start, Math.min(xml.indexOf('>', start) + 1, start + ROOT_TAG_MAX));
   const version = /\bversion\s*=\s*["']([^"']*)["']/.exec(rootTag)?.[1]?.trim();
   switch (localName(root).toLowerCase()) {
     case 'rdf':
@@ -223,6 +332,8 @@ function xmlFormat(xml: string, root: string): string {
       return version.startsWith('2') ? 'rss2' : `rss${version}`;
   }
 }
+
+const ROOT_TAG_MAX = 8192;
 
 /**
  * The base for relative links: the feed's xml:base, else its own link (what RSS readers do), else
@@ -240,7 +351,7 @@ function alternateLink(links: Array<AtomFeed.Link<string>> | undefined): string 
 /** Atom text constructs: type "text" is literal text; "html", "xhtml" (and 0.3's MIME types) are markup. */
 function atomText(text: AtomFeed.Text | undefined): string {
   if (!text) return '';
-  return text.type?.includes('html') ? toPlainText(text.value) : normalizeText(text.value);
+  return text.type?.includes('html') ? toPlainText(text.value) : atomPlainText(text.value);
 }
 
 function summaryOf(htmlOrText: string | null | undefined): string | null {

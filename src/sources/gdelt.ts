@@ -1,5 +1,5 @@
 import { PermanentError, TransientError } from '../errors.ts';
-import { decodeText } from './decode.ts';
+import { decodeText, strictParseStats } from './decode.ts';
 import { buildItems, type ItemDraft } from './items.ts';
 import { isRecord, stringField, tryParseJson } from './json.ts';
 import { absoluteUrl, normalizeText, toPlainText } from './text.ts';
@@ -38,7 +38,8 @@ export function gdeltRequestUrl(source: SourceRequest, _now: Date): string {
 
 export function parseGdelt(fetched: FetchedBody, ctx: ParseContext): ParseResult {
   const where = `parse ${ctx.sourceId}`;
-  const text = decodeText(fetched.body, fetched.contentType).text.trim();
+  const decoded = decodeText(fetched.body, fetched.contentType);
+  const text = decoded.text.trim();
   if (!text) {
     // GDELT answers "{}" when nothing matches, so an empty body is a server-side hiccup.
     throw new TransientError(`${where}: empty body from ${fetched.url}`, { retryAfterMs: GDELT_MIN_RETRY_MS });
@@ -75,7 +76,7 @@ export function parseGdelt(fetched: FetchedBody, ctx: ParseContext): ParseResult
     };
   });
   const built = buildItems(drafts, fetched.fetchedAt);
-  return { format: 'gdelt', trends: [], ...built, skipped: built.skipped + articles.length - drafts.length };
+  return { format: 'gdelt', trends: [], stats: strictParseStats(decoded), ...built, skipped: built.skipped + articles.length - drafts.length };
 }
 
 export const gdeltAdapter: SourceAdapter = {

@@ -2,10 +2,10 @@ import { decodeXML } from 'entities';
 import { XMLParser } from 'fast-xml-parser';
 import { PermanentError } from '../errors.ts';
 import { resolvePublished } from './dates.ts';
-import { decodeText } from './decode.ts';
-import { buildItems, SUMMARY_MAX, type ItemDraft } from './items.ts';
+import { decodeText, strictParseStats } from './decode.ts';
+import { buildItems, storableKey, SUMMARY_MAX, type ItemDraft } from './items.ts';
 import { isRecord, type JsonRecord } from './json.ts';
-import { absoluteUrl, toPlainText } from './text.ts';
+import { absoluteUrl, titleText, toPlainText } from './text.ts';
 import type { FetchedBody, ParseContext, ParsedTrend, ParseResult, SourceAdapter, SourceRequest } from './types.ts';
 import { localName, looksLikeHtml, rootElementName, stripDoctype } from './xml.ts';
 
@@ -39,7 +39,8 @@ export function googleTrendsRequestUrl(source: SourceRequest, _now: Date): strin
 export function parseGoogleTrends(fetched: FetchedBody, ctx: ParseContext): ParseResult {
   const fail = (what: string, cause?: unknown) =>
     new PermanentError(`parse ${ctx.sourceId}: ${what} from ${fetched.url}`, { cause });
-  const text = decodeText(fetched.body, fetched.contentType).text.trim();
+  const decoded = decodeText(fetched.body, fetched.contentType);
+  const text = decoded.text.trim();
   if (!text) throw fail('empty body');
   if (looksLikeHtml(text, fetched.contentType)) throw fail('got an HTML page, not the trends RSS');
   const xml = stripDoctype(text);
@@ -60,7 +61,7 @@ export function parseGoogleTrends(fetched: FetchedBody, ctx: ParseContext): Pars
   const drafts: ItemDraft[] = [];
   let skipped = 0;
   for (const entry of entries) {
-    const title = toPlainText(textOf(entry, 'title'));
+    const title = titleText(textOf(entry, 'title'));
     if (!title) {
       skipped += 1;
       continue;
@@ -72,7 +73,7 @@ export function parseGoogleTrends(fetched: FetchedBody, ctx: ParseContext): Pars
       return {
         id: url, // the trends feed has no guids; an article is its URL
         url,
-        title: toPlainText(textOf(item, 'news_item_title')),
+        title: titleText(textOf(item, 'news_item_title')),
         summary: toPlainText(textOf(item, 'news_item_snippet'), SUMMARY_MAX) || null,
         author: toPlainText(textOf(item, 'news_item_source')) || null,
         language: null,
@@ -93,7 +94,7 @@ export function parseGoogleTrends(fetched: FetchedBody, ctx: ParseContext): Pars
     });
   }
   const built = buildItems(drafts, fetched.fetchedAt);
-  return { format: 'google-trends', trends, ...built, skipped: built.skipped + skipped };
+  return { format: 'google-trends', trends, stats: strictParseStats(decoded), ...built, skipped: built.skipped + skipped };
 }
 
 export const googleTrendsAdapter: SourceAdapter = {
@@ -102,9 +103,14 @@ export const googleTrendsAdapter: SourceAdapter = {
   accept: 'application/rss+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5',
 };
 
+const TRAFFIC_MAX_LENGTH = 32;
+
 /** "50K+" -> 50000, "200,000+" -> 200000, "1M+" -> 1000000, "2.5K+" -> 2500; null when absent or unreadable. */
 export function parseTraffic(raw: string | null | undefined): number | null {
-  const m = /^([\d.,]+)\s*([kmb])?\s*\+?$/i.exec(raw?.trim() ?? '');
+  const text = raw?.trim() ?? '';
+  // Bounded first: "\s*([kmb])?\s*" backtracks quadratically over a long run of spaces.
+  if (text.length > TRAFFIC_MAX_LENGTH) return null;
+  const m = /^([\d.,]+)\s*([kmb])?\s*\+?$/i.exec(text);
   if (!m) return null;
   const value = Number(m[1]!.replace(/,/g, ''));
   if (!Number.isFinite(value)) return null;
@@ -112,9 +118,12 @@ export function parseTraffic(raw: string | null | undefined): number | null {
   return Math.round(value * multiplier);
 }
 
-/** The identity of a trend across observations: case- and spacing-insensitive title. */
+/**
+ * The identity of a trend across observations: case- and spacing-insensitive title, hashed when
+ * too long for the trend table's unique index (see storableKey).
+ */
 export function trendKey(title: string): string {
-  return title.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+  return storableKey(title.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim());
 }
 
 function child(node: unknown, name: string): unknown {

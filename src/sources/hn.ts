@@ -1,5 +1,5 @@
 import { PermanentError } from '../errors.ts';
-import { decodeText } from './decode.ts';
+import { decodeText, strictParseStats } from './decode.ts';
 import { buildItems, SUMMARY_MAX, type ItemDraft } from './items.ts';
 import { isRecord, stringField, tryParseJson } from './json.ts';
 import { absoluteUrl, normalizeText, toPlainText } from './text.ts';
@@ -29,7 +29,8 @@ export function hnRequestUrl(source: SourceRequest, now: Date): string {
 export function parseHn(fetched: FetchedBody, ctx: ParseContext): ParseResult {
   const fail = (what: string, cause?: unknown) =>
     new PermanentError(`parse ${ctx.sourceId}: ${what} from ${fetched.url}`, { cause });
-  const text = decodeText(fetched.body, fetched.contentType).text.trim();
+  const decoded = decodeText(fetched.body, fetched.contentType);
+  const text = decoded.text.trim();
   if (!text) throw fail('empty body');
   const parsed = tryParseJson(text);
   if (!parsed.ok) throw fail(`malformed JSON (${parsed.error.message})`, parsed.error);
@@ -56,7 +57,7 @@ export function parseHn(fetched: FetchedBody, ctx: ParseContext): ParseResult {
   // A hit without objectID cannot be told apart from the next fetch's copy of it.
   const usable = drafts.filter((draft) => draft.id !== null);
   const built = buildItems(usable, fetched.fetchedAt);
-  return { format: 'hn', trends: [], ...built, skipped: built.skipped + hits.length - usable.length };
+  return { format: 'hn', trends: [], stats: strictParseStats(decoded), ...built, skipped: built.skipped + hits.length - usable.length };
 }
 
 export const hnAdapter: SourceAdapter = { requestUrl: hnRequestUrl, parse: parseHn, accept: 'application/json' };

@@ -1,3 +1,4 @@
+import { errorMessage, PermanentError, TransientError } from '../errors.ts';
 import { feedAdapter } from './feed.ts';
 import { gdeltAdapter } from './gdelt.ts';
 import { googleTrendsAdapter } from './google-trends.ts';
@@ -12,9 +13,18 @@ export const adapters: Readonly<Record<SourceKind, SourceAdapter>> = {
   'google-trends': googleTrendsAdapter,
 };
 
-/** Parses a fetched body with the adapter of `kind`. */
+/**
+ * Parses a fetched body with the adapter of `kind`. Adapters name the source in their own errors;
+ * anything else thrown while reading an item (a bug, a library's TypeError) is wrapped so the
+ * message still says which source and URL it was, and is permanent: the same body fails the same way.
+ */
 export function parseSource(kind: SourceKind, fetched: FetchedBody, ctx: ParseContext): ParseResult {
-  return adapters[kind].parse(fetched, ctx);
+  try {
+    return adapters[kind].parse(fetched, ctx);
+  } catch (err) {
+    if (err instanceof PermanentError || err instanceof TransientError) throw err;
+    throw new PermanentError(`parse ${ctx.sourceId}: ${errorMessage(err)} from ${fetched.url}`, { cause: err });
+  }
 }
 
 /** The URL to fetch for a source of `kind` at `now`. */

@@ -27,6 +27,11 @@ export interface BuiltItems {
 
 /** Prefix of derived ids, so a derived id reads as such and cannot pass for a GUID. */
 export const HASH_ID_PREFIX = 'sha256:';
+/**
+ * Longest external id or trend key stored as it is, in UTF-8 bytes. Both sit in unique btree
+ * indexes, whose rows Postgres caps near 2.7 kB: one 4,000-character GUID failed a whole fetch.
+ */
+export const MAX_KEY_BYTES = 512;
 /** Longest summary kept, in characters. */
 export const SUMMARY_MAX = 1000;
 /** Longest title kept when a title has to be made from the summary. */
@@ -50,7 +55,8 @@ export function buildItems(drafts: Iterable<ItemDraft>, fetchedAt: Date): BuiltI
     const { date, fallback } = resolvePublished(draft.published, fetchedAt);
     // A fallback date is the fetch time: it changes every fetch, so it must not feed a derived id.
     const stableDate = fallback ? null : date;
-    let externalId = draft.id?.trim() || derivedId(draft.url, stableDate, draft.title);
+    const ownId = draft.id?.trim();
+    let externalId = ownId ? storableKey(ownId) : derivedId(draft.url, stableDate, draft.title);
     if (seen.has(externalId)) {
       // The same id twice: a true repeat (same link) is dropped; a feed that reuses one GUID for
       // different stories gets a derived id for the later ones, so no story is lost.
@@ -75,6 +81,16 @@ export function buildItems(drafts: Iterable<ItemDraft>, fetchedAt: Date): BuiltI
     });
   }
   return { items, skipped, dateFallbacks };
+}
+
+/**
+ * `key` itself when it fits an index row (MAX_KEY_BYTES), else `sha256:` + its hex digest: the
+ * same long key always gives the same digest, so dedup stays exact, and short keys read as written.
+ */
+export function storableKey(key: string): string {
+  // Cheap test first: a UTF-16 unit is at most 3 UTF-8 bytes.
+  if (key.length * 3 <= MAX_KEY_BYTES || Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES) return key;
+  return HASH_ID_PREFIX + createHash('sha256').update(key).digest('hex');
 }
 
 /** sha256 of link + published, or of link + published + title when there is no link. */

@@ -39,6 +39,19 @@ export interface ParseResult {
   dateFallbacks: number;
   /** Set when the body was only readable after a repair (lenient parser, truncated document closed): says how. */
   recovery?: string;
+  /** How the body was read, for the job's stats (snake_case: the keys go into job_run.stats as they are). */
+  stats: ParseStats;
+}
+
+export interface ParseStats {
+  /** Which parser produced the result: the strict one, or the lenient one after the strict one failed. */
+  parser: 'strict' | 'lenient';
+  /** The encoding the body was decoded with (WHATWG name, or utf-32le/utf-32be). */
+  charset: string;
+  /** True when no BOM, valid UTF-8 or declaration named the charset: it was detected or assumed. */
+  charset_guessed: boolean;
+  /** True when the strict parser rejected the feed and the lenient parser read it. */
+  lenient_rescue: boolean;
 }
 
 /** A successful HTTP body handed to a parser. */

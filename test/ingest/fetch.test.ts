@@ -798,6 +798,7 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
         skipped_items: expected.skipped,
         date_fallbacks: expected.dateFallbacks,
         not_modified: false,
+        ...expected.stats,
       });
       // Other fixtures may link the same story first: what this source did not insert, it counted
       // (as a duplicate, or as older than the article retention window).

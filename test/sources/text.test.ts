@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { absoluteUrl, normalizeText, toPlainText, truncate } from '../../src/sources/text.ts';
+import { absoluteUrl, atomPlainText, markupEvidence, normalizeText, titleText, toPlainText, truncate } from '../../src/sources/text.ts';
 
 describe('toPlainText', () => {
   it.each([
@@ -32,6 +32,54 @@ describe('toPlainText', () => {
   });
 });
 
+describe('toPlainText: declarations, PIs and tags that never close (issue 11.3)', () => {
+  it.each([
+    ['<!DOCTYPE html><p>x</p>', 'x'],
+    ['<?xml version="1.0"?><?php echo 1 ?>y', 'y'],
+    ['a<!-- never closed', 'a'],
+    ['keep <a href="x', 'keep'],
+    ['x<script>never closed <p>y', 'x'],
+    ['<SCRIPT>a</SCRIPT >b', 'b'],
+    ['<br/>line<hr>', 'line'],
+    ['<![CDATA[unterminated <b>cdata', 'unterminated cdata'],
+    ['</ 3 and </>', '</ 3 and </>'],
+  ])('%j -> %j', (input, expected) => expect(toPlainText(input)).toBe(expected));
+});
+
+describe('titleText: HTML only when the title shows markup (issue 11.1)', () => {
+  it.each([
+    ['Why the <dialog> element finally works', 'Why the <dialog> element finally works'],
+    ['std::vector<int> and Map<K, V>', 'std::vector<int> and Map<K, V>'],
+    ['a <b>bold</b> move', 'a bold move'],
+    ['<em>Emphasis</em> & more', 'Emphasis & more'],
+    ['Line<br>break', 'Line break'],
+    ['<a href="https://x">Linked</a> title', 'Linked title'],
+    ['Caf&eacute; &lt;3', 'Café <3'],
+    ['<!-- c -->Commented', 'Commented'],
+    ['3 <a few', '3 <a few'],
+    ['Soup <a<a<a', 'Soup <a<a<a'],
+  ])('%j -> %j', (input, expected) => expect(titleText(input)).toBe(expected));
+});
+
+describe('atomPlainText: type="text" keeps brackets unless there are child elements (issue 11.2)', () => {
+  it.each([
+    ['Example <b>Atom</b> news', 'Example Atom news'],
+    ['One<br/>two', 'One two'],
+    ['Literal <em> in text', 'Literal <em> in text'],
+    ['a &amp; b stays as written', 'a &amp; b stays as written'],
+  ])('%j -> %j', (input, expected) => expect(atomPlainText(input)).toBe(expected));
+});
+
+describe('markupEvidence', () => {
+  it('tells end tags, self-closing tags, headline elements and declarations apart', () => {
+    expect(markupEvidence('x</y>')).toMatchObject({ endTag: true });
+    expect(markupEvidence('x<y/>')).toEqual({ endTag: false, selfClosing: true, titleElement: false, declaration: false });
+    expect(markupEvidence('<b>x')).toEqual({ endTag: false, selfClosing: false, titleElement: true, declaration: false });
+    expect(markupEvidence('<?php x')).toEqual({ endTag: false, selfClosing: false, titleElement: false, declaration: true });
+    expect(markupEvidence('<int> <dialog>')).toEqual({ endTag: false, selfClosing: false, titleElement: false, declaration: false });
+  });
+});
+
 describe('truncate', () => {
   it.each([
     ['short', 10, 'short'],
@@ -41,6 +89,7 @@ describe('truncate', () => {
     ['averyveryverylongword', 10, 'averyvery…'], // no useful boundary: hard cut
     ['ab', 1, '…'],
     ['😀😀😀😀😀', 4, '😀…'], // never splits a surrogate pair
+    ['a' + ',,,,'.repeat(500), 1000, 'a…'], // trailing punctuation trimmed by a loop, not a backtracking regex
   ])('%j to %i -> %j', (text, max, expected) => {
     const out = truncate(text, max);
     expect(out).toBe(expected);
