@@ -180,7 +180,7 @@ function isAllCaps(word: string): boolean {
 }
 
 /** Bounded, well-formed, NFKC, straight quotes, single spaces. */
-function normalizeText(text: string): string {
+export function normalizeText(text: string): string {
   let s = typeof text === 'string' ? text : '';
   if (s.length > MAX_SCORED_CHARS) {
     s = s.slice(0, MAX_SCORED_CHARS);
@@ -197,7 +197,7 @@ function normalizeText(text: string): string {
 }
 
 /** Lower-cases what VADER should see lower-case (see the module comment). */
-function normalizeCase(text: string): string {
+export function normalizeCase(text: string): string {
   const words = text.split(' ');
   let lettered = 0;
   let caps = 0;
