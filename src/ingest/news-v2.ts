@@ -41,12 +41,14 @@ interface Move {
   strong: boolean;
   transitive: boolean;
   level: boolean;
+  /** An adjective ("record"): its quantity is the noun after it. */
+  attributive: boolean;
 }
 
-const TRANSITIVE = new Set(['cut', 'cuts', 'slash', 'slashes', 'slashed', 'trim', 'trims', 'trimmed', 'reduce', 'reduces', 'reduced',
+const TRANSITIVE = new Set(['add', 'adds', 'added', 'ramp up', 'ramps up', 'ramped up', 'record', 'shed', 'sheds', 'cut', 'cuts', 'slash', 'slashes', 'slashed', 'trim', 'trims', 'trimmed', 'reduce', 'reduces', 'reduced',
   'lower', 'lowers', 'lowered', 'halve', 'halves', 'halved', 'raise', 'raises', 'raised', 'lift', 'lifts', 'lifted', 'double',
   'doubles', 'doubled', 'ease', 'eases', 'eased', 'easing', 'decrease', 'decreases', 'decreased', 'increase', 'increases', 'increased']);
-const LEVELS = new Set(['record low', 'record lows', 'all-time low', 'all-time lows', 'new low', 'new lows', 'lowest', 'new high', 'new highs', 'highest', 'record high', 'record highs', 'all-time high', 'all-time highs']);
+const LEVELS = new Set(['record', 'record low', 'record lows', 'all-time low', 'all-time lows', 'new low', 'new lows', 'lowest', 'new high', 'new highs', 'highest', 'record high', 'record highs', 'all-time high', 'all-time highs']);
 
 const MOVE_GROUPS: ReadonlyArray<readonly [Direction, number, boolean, readonly string[]]> = [
   [-1, 2.5, true, ['plummet', 'plummets', 'plummeted', 'plummeting']],
@@ -65,6 +67,8 @@ const MOVE_GROUPS: ReadonlyArray<readonly [Direction, number, boolean, readonly 
   [1, 1.2, false, ['rise', 'rises', 'rose', 'rising', 'climb', 'climbs', 'climbed', 'climbing', 'increase', 'increases', 'increased', 'increasing']],
   [1, 1.2, false, ['grow', 'grows', 'grew', 'growing', 'raise', 'raises', 'raised', 'lift', 'lifts', 'lifted', 'higher', 'double', 'doubles', 'doubled']],
   [1, 1.2, false, ['accelerate', 'accelerates', 'accelerated', 'spike', 'spikes', 'spiked', 'mount', 'mounts', 'mounted']],
+  [1, 1.2, false, ['add', 'adds', 'added', 'ramp up', 'ramps up', 'ramped up', 'record']],
+  [-1, 1.2, false, ['shed', 'sheds']],
   [1, 1.5, true, ['jump', 'jumps', 'jumped', 'jumping', 'rebound', 'rebounds', 'rebounded', 'rebounding']],
   [1, 1.8, true, ['new high', 'new highs', 'highest']],
   [1, 1.9, true, ['surge', 'surges', 'surged', 'surging', 'rally', 'rallies', 'rallied', 'rallying', 'balloon', 'balloons', 'ballooned']],
@@ -74,7 +78,7 @@ const MOVE_GROUPS: ReadonlyArray<readonly [Direction, number, boolean, readonly 
 
 const MOVES: ReadonlyMap<string, Move> = new Map(
   MOVE_GROUPS.flatMap(([direction, strength, strong, words]) =>
-    words.map((w) => [w, { direction, strength, strong, transitive: TRANSITIVE.has(w), level: LEVELS.has(w) }] as const),
+    words.map((w) => [w, { direction, strength, strong, transitive: TRANSITIVE.has(w), level: LEVELS.has(w), attributive: w === 'record' }] as const),
   ),
 );
 
@@ -107,11 +111,11 @@ const BETTER_WHEN_UP = new Set([
   'valuation', 'subscribers', 'users', 'customers', 'visitors', 'tourism', 'tourists', 'bookings', 'population',
   'savings', 'reserves', 'surplus', 'survival', 'enrollment', 'attendance', 'bitcoin', 'currency', 'yen', 'pound',
   'euro', 'dollar', 'rupee', 'yuan', 'peso', 'gold', 'funding', 'outlook', 'forecast', 'guidance', 'ratings', 'approval',
-  'deliveries', 'shipments', 'capacity', 'supply',
+  'deliveries', 'shipments', 'capacity', 'supply', 'funds', 'routes', 'occupancy',
 ]);
 
 /** Words that start a new clause: context rules and entity targeting stay within a clause. */
-const CLAUSE_WORDS = new Set(['as', 'while', 'whereas', 'but', 'after', 'amid', 'although', 'though', 'yet', 'and', 'despite', 'since', 'because']);
+const CLAUSE_WORDS = new Set(['as', 'while', 'whereas', 'but', 'after', 'amid', 'although', 'though', 'yet', 'despite', 'since', 'because']);
 
 /** Shifters: a negative word right after them (within the clause) turns positive. */
 const SHIFTERS = new Set([
@@ -156,6 +160,13 @@ function buildLexicon(): Map<string, number> {
   // Win and loss verbs between two parties (the object's sign is flipped by ./targets.ts).
   for (const term of ['overtakes', 'overtook', 'outsells', 'outsold', 'outpaces', 'outpaced', 'tops', 'topped', 'defeats', 'defeated', 'surpasses', 'surpassed', 'eclipses', 'eclipsed', 'dethrones', 'leapfrogs', 'thrashes', 'trounces', 'crushes']) lexicon.set(term, 1.5);
   for (const term of ['falls behind', 'fell behind', 'lags', 'lagged', 'trails', 'trailed', 'loses to', 'lost to']) lexicon.set(term, -1.5);
+  for (const term of ['gains on', 'gained on']) lexicon.set(term, 1.5);
+  // News verbs VADER does not rate.
+  for (const term of ['stumble', 'stumbles', 'stumbled', 'struggle', 'struggles', 'struggled', 'struggling']) lexicon.set(term, -1.3);
+  for (const term of ['collapses', 'collapsed', 'collapsing']) lexicon.set(term, -2.2);
+  for (const term of ['writes down', 'wrote down', 'write-down', 'writedown', 'writedowns']) lexicon.set(term, -1.5);
+  for (const term of ['thrive', 'thrives', 'thrived', 'thriving']) lexicon.set(term, 1.9);
+  for (const term of ['hires', 'rehires', 'hired']) lexicon.set(term, 1.0);
   // Movement words are valued in context only.
   for (const term of MOVES.keys()) lexicon.delete(term);
   return lexicon;
@@ -177,12 +188,16 @@ const PHRASES: ReadonlyMap<string, string[][]> = (() => {
   return byFirst;
 })();
 
-/** Verbs that say the subject wins over the object; the object's entity gets the opposite sign. */
-export const VERSUS_VERBS = new Set([
-  'beats', 'beat', 'defeats', 'defeated', 'overtakes', 'overtook', 'outsells', 'outsold', 'outpaces', 'outpaced',
-  'tops', 'topped', 'surpasses', 'surpassed', 'eclipses', 'eclipsed', 'dethrones', 'leapfrogs', 'thrashes', 'trounces',
-  'crushes', 'crush', 'routs', 'falls behind', 'fell behind', 'lags', 'lagged', 'trails', 'trailed', 'loses to', 'lost to',
+/** Verbs of one party winning (1) or losing (-1) against another; ./targets.ts gives the object the opposite sign. */
+export const VERSUS_VERBS: ReadonlyMap<string, Direction> = new Map([
+  ...['beats', 'beat', 'defeats', 'defeated', 'overtakes', 'overtook', 'outsells', 'outsold', 'outpaces', 'outpaced',
+    'tops', 'topped', 'surpasses', 'surpassed', 'eclipses', 'eclipsed', 'dethrones', 'leapfrogs', 'thrashes', 'thrashed',
+    'trounces', 'trounced', 'crushes', 'crush', 'crushed', 'routs', 'routed', 'gains on', 'gained on', 'edges', 'edged']
+    .map((w) => [w, 1] as const),
+  ...['falls behind', 'fell behind', 'lags', 'lagged', 'trails', 'trailed', 'loses to', 'lost to']
+    .map((w) => [w, -1] as const),
 ]);
+export const VERSUS_VALENCE = 1.5;
 
 /** The analysed text: tokens after phrase joining, their context-adjusted valences and clauses. */
 export interface NewsAnalysis {
@@ -247,21 +262,31 @@ function joinPhrases(tokens: Token[], offsets: Array<readonly [number, number]>)
 }
 
 /** The quantity token a movement at i refers to, and whether more of it is worse; null when none. */
-function quantityOf(a: NewsAnalysis, i: number, sentenceWide: boolean): { index: number; worseUp: boolean } | null {
+function quantityOf(a: NewsAnalysis, i: number, move: Move): { index: number; worseUp: boolean } | null {
   const { lowers, clause, sentence } = a;
-  const scope = sentenceWide ? sentence : clause;
-  for (let j = i - 1; j >= 0 && scope[j] === scope[i]; j--) {
+  const scope = move.level ? sentence : clause;
+  const at = (j: number): { index: number; worseUp: boolean } | null => {
     const w = lowers[j]!;
     if ((w === 'prices' || w === 'price') && j > 0 && ASSET_PRICES.has(lowers[j - 1]!)) return { index: j, worseUp: false };
     if (WORSE_WHEN_UP.has(w)) return { index: j, worseUp: true };
     if (BETTER_WHEN_UP.has(w)) return { index: j, worseUp: false };
+    return null;
+  };
+  const after = (): { index: number; worseUp: boolean } | null => {
+    for (let j = i + 1; j < lowers.length && j <= i + 3 && clause[j] === clause[i]; j++) {
+      const q = at(j);
+      if (q !== null) return q;
+    }
+    return null;
+  };
+  // "record revenue", "record losses": an adjective first looks at what follows.
+  const first = move.attributive ? after() : null;
+  if (first !== null) return first;
+  for (let j = i - 1; j >= 0 && scope[j] === scope[i]; j--) {
+    const q = at(j);
+    if (q !== null) return q;
   }
-  for (let j = i + 1; j < lowers.length && j <= i + 3 && clause[j] === clause[i]; j++) {
-    const w = lowers[j]!;
-    if (WORSE_WHEN_UP.has(w)) return { index: j, worseUp: true };
-    if (BETTER_WHEN_UP.has(w)) return { index: j, worseUp: false };
-  }
-  return null;
+  return move.attributive ? null : after();
 }
 
 function contextRules(a: NewsAnalysis): void {
@@ -273,7 +298,7 @@ function contextRules(a: NewsAnalysis): void {
     const move = MOVES.get(w);
     if (move !== undefined) {
       // A shifter used as a verb on a negative word ("cuts debt" resolves as a movement below; "eases burden" shifts).
-      const q = quantityOf(a, i, move.level);
+      const q = quantityOf(a, i, move);
       if (q !== null) {
         valences[i] = move.direction * move.strength * (q.worseUp ? -1 : 1);
         quantityDropped.add(q.index);
