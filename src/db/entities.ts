@@ -96,6 +96,8 @@ export const ArticleEntitySchema = defineEntity({
     // Copies, so an hourly rollup reads one narrow index instead of joining article.
     publishedAt: p.datetime(),
     sentiment: p.double().check(sentimentCheck('sentiment')),
+    /** Which scorer produced `sentiment` (entity-targeted since vader-news@2); rescore rewrites both. */
+    scorer: p.text(),
   },
   indexes: [{ properties: ['entity', 'publishedAt'] }],
 });

@@ -21,7 +21,8 @@
  * analyzeNews() exposes the adjusted tokens so entity-targeted scoring (./targets.ts) can
  * score one clause with the same context.
  */
-import { MAX_SCORED_CHARS, NEWS_LEXICON, normalizeCase, normalizeText, type SentimentScorer } from './sentiment.ts';
+import { MAX_SCORED_CHARS, NEWS_LEXICON, normalizeCase, normalizeText } from './news-text.ts';
+import type { SentimentScorer } from './sentiment.ts';
 import { VADER33_LEXICON, countMarks, lookUp, scoreTokens33, tokenize33, type Token } from './vader33.ts';
 
 export const NEWS_V2_ID = 'vader-news@2';
