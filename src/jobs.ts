@@ -5,5 +5,6 @@ import { refresh } from './rollup/refresh.job.ts';
 import { rebuild } from './rollup/rebuild.job.ts';
 import { prune } from './rollup/prune.job.ts';
 import { reap } from './rollup/reap.job.ts';
+import { rescore } from './ingest/rescore.job.ts';
 
-export const handlers: HandlerMap = { fetch: fetchSource, refresh, rebuild, prune, reap };
+export const handlers: HandlerMap = { fetch: fetchSource, refresh, rebuild, rescore, prune, reap };
