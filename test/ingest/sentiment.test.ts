@@ -5,18 +5,18 @@ import {
   NEUTRAL_PROXY,
   NEWS_LEXICON,
   PROXY_WORDS,
-  createNewsScorer,
+  createNewsScorerV1,
   createVaderScorer,
   sentimentClass,
 } from '../../src/ingest/sentiment.ts';
 
-const news = createNewsScorer();
+const news = createNewsScorerV1();
 const vader = createVaderScorer();
 
 /** VADER's compound for a single lexicon word of valence v (alpha 15, rounded to 4 places). */
 const single = (v: number): number => Number((v / Math.sqrt(v * v + 15)).toFixed(4));
 
-describe('createNewsScorer', () => {
+describe('createNewsScorerV1 (vader-news@1, kept for comparison)', () => {
   it('has a versioned id', () => {
     expect(news.id).toBe('vader-news@1');
     expect(vader.id).toBe('vader@1');

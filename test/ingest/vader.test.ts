@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { SentimentIntensityAnalyzer } from 'vader-sentiment';
-import { createNewsScorer, newsScoringText } from '../../src/ingest/sentiment.ts';
+import { createNewsScorerV1, newsScoringText } from '../../src/ingest/sentiment.ts';
 import { VADER_LEXICON, createVaderCompound, parseVaderLexicon, vaderCompound } from '../../src/ingest/vader.ts';
 
 /**
@@ -32,7 +32,7 @@ function mismatches(texts: Iterable<string>): Mismatch[] {
 
 /** The news scorer against the library scoring the very text the news scorer hands to VADER. */
 function newsMismatches(texts: Iterable<string>): Mismatch[] {
-  const news = createNewsScorer();
+  const news = createNewsScorerV1();
   const out: Mismatch[] = [];
   for (const text of texts) {
     const port = news.score(text);
@@ -319,7 +319,7 @@ describe('vaderCompound equals vader-sentiment polarity_scores().compound', () =
   });
 });
 
-describe('createNewsScorer on the port scores what vader-news@1 scored on the library', () => {
+describe('createNewsScorerV1 on the port scores what vader-news@1 scored on the library', () => {
   it('on the fixtures, the sentiment tests and 20,000 generated texts', () => {
     const texts = [...fixtureTexts(), ...sentimentTestTexts(), ...generatedTexts(20_000, 7)];
     expect(firstFew(newsMismatches(texts))).toEqual([]);
