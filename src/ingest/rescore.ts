@@ -8,7 +8,8 @@
  * are picked, so a killed rescore leaves whole batches behind and simply runs again from where
  * it stopped; the dirty marks of finished batches make the next refresh exact even if the kill
  * came before the final rebuild. At the end, rebuildRange (src/rollup/rebuild.ts) recomputes
- * every hour and day between the oldest and newest rescored article.
+ * every hour and day between the oldest and newest rescored article, widened to the marked
+ * hours still pending (so a resumed run also rebuilds what a killed run rescored).
  */
 import { sql as raw } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
@@ -52,7 +53,8 @@ interface ArticleRow {
   id: string;
   title: string;
   summary: string | null;
-  published_at: Date;
+  /** The driver may hand timestamptz over as text; read through `new Date()`. */
+  published_at: Date | string;
   sentiment: number;
   scorer: string;
 }
@@ -107,7 +109,7 @@ export async function rescoreArticles(em: EntityManager, options: RescoreOptions
         if (scored.sentiment !== row.sentiment) changed++;
         // Links stay as stored (matching is not redone); an entity the text no longer mentions gets the article score.
         for (const entityId of linksOf.get(row.id) ?? []) {
-          linkRows.push({ article_id: row.id, entity_id: entityId, sentiment: scored.entitySentiment.get(entityId) ?? scored.sentiment, published_at: row.published_at });
+          linkRows.push({ article_id: row.id, entity_id: entityId, sentiment: scored.entitySentiment.get(entityId) ?? scored.sentiment, published_at: new Date(row.published_at) });
         }
       }
       await raw`
@@ -132,18 +134,25 @@ export async function rescoreArticles(em: EntityManager, options: RescoreOptions
     stats.dirtyMarks += batch.dirtyMarks;
     for (const row of batch.rows) {
       stats.previous[row.scorer] = (stats.previous[row.scorer] ?? 0) + 1;
-      if (oldest === null || row.published_at < oldest) oldest = row.published_at;
-      if (newest === null || row.published_at > newest) newest = row.published_at;
+      const published = new Date(row.published_at);
+      if (oldest === null || published < oldest) oldest = published;
+      if (newest === null || published > newest) newest = published;
     }
     lastId = batch.rows.at(-1)!.id;
     await options.onProgress?.({ phase: 'rescore', done: stats.articles, total: Math.max(total, stats.articles) });
   }
 
   if (oldest !== null && newest !== null) {
+    // A run resumed after a kill also covers the batches the killed run committed: their dirty
+    // marks are still there unless a refresh already recomputed those buckets.
+    const { rows: marks } = await raw<{ first: Date | string | null; last: Date | string | null }>`
+      select min(hour_start) as first, max(hour_start) as last from rollup_dirty`.execute(sql(em.fork()));
+    const first = marks[0]?.first == null ? oldest : new Date(Math.min(oldest.getTime(), new Date(marks[0].first).getTime()));
+    const last = marks[0]?.last == null ? newest : new Date(Math.max(newest.getTime(), new Date(marks[0].last).getTime()));
     stats.rebuild = await rebuildRange(em, {
-      from: oldest,
-      // Exclusive end: one millisecond past the newest article still covers its hour.
-      to: new Date(newest.getTime() + 1),
+      from: first,
+      // Exclusive end: one millisecond past the newest article (or marked hour) still covers its hour.
+      to: new Date(last.getTime() + 1),
       retentionDays: options.retentionDays,
       now: options.now,
       signal: options.signal,
