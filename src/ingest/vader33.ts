@@ -309,9 +309,18 @@ export function lookUp(tokens: readonly Token[], lexicon: VaderLexicon): { lower
   const valences = new Float64Array(n);
   for (let k = 0; k < n; k++) {
     const word = tokens[k]!.word;
-    const low = word.toLowerCase();
+    // Most words are plain lower-case ASCII: no toLowerCase() and no isUpper() scan for them.
+    let plain = true;
+    for (let i = 0; i < word.length; i++) {
+      const c = word.charCodeAt(i);
+      if ((c >= 65 && c <= 90) || c > 127) {
+        plain = false;
+        break;
+      }
+    }
+    const low = plain ? word : word.toLowerCase();
     lowers[k] = low;
-    upper[k] = isUpper(word);
+    upper[k] = plain ? false : isUpper(word);
     valences[k] = lexicon.get(low) ?? Number.NaN;
   }
   return { lowers, upper, valences };
