@@ -105,8 +105,8 @@ async function addHistory(db: BenchDb, count: number): Promise<number> {
     [db.articles + 1, db.articles + count, historyStart.toISOString(), historyEnd.toISOString()],
   );
   await client.query(
-    `insert into article_entity (article_id, entity_id, published_at, sentiment)
-     select a.id, x.e, a.published_at, a.sentiment
+    `insert into article_entity (article_id, entity_id, published_at, sentiment, scorer)
+     select a.id, x.e, a.published_at, a.sentiment, a.scorer
        from article a
       cross join lateral (select 1 + (a.id * 7919 % $2)::int as e
                           union select 1 + (a.id * 104729 % $2)::int where a.id % 2 = 0) x
@@ -141,8 +141,8 @@ async function ingestNew(db: BenchDb): Promise<number> {
   );
   const ids = rows.map((r) => r.id);
   await client.query(
-    `insert into article_entity (article_id, entity_id, published_at, sentiment)
-     select a.id, 1 + (random() * ($2::int - 1))::int, a.published_at, a.sentiment from article a where a.id = any($1::bigint[])`,
+    `insert into article_entity (article_id, entity_id, published_at, sentiment, scorer)
+     select a.id, 1 + (random() * ($2::int - 1))::int, a.published_at, a.sentiment, a.scorer from article a where a.id = any($1::bigint[])`,
     [ids, ENTITIES],
   );
   const marked = await client.query(

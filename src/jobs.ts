@@ -6,5 +6,6 @@ import { rebuild } from './rollup/rebuild.job.ts';
 import { prune } from './rollup/prune.job.ts';
 import { reap } from './rollup/reap.job.ts';
 import { partitions } from './rollup/partitions.job.ts';
+import { rescore } from './ingest/rescore.job.ts';
 
-export const handlers: HandlerMap = { fetch: fetchSource, refresh, rebuild, prune, reap, partitions };
+export const handlers: HandlerMap = { fetch: fetchSource, refresh, rebuild, rescore, prune, reap, partitions };

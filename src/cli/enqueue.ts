@@ -91,6 +91,12 @@ const COMMANDS = {
     help: 'Recompute every hourly and daily rollup in [from, to) from stored articles (backfill and repair). Dates are ISO, UTC. Buckets older than the article retention window are kept, not recomputed.',
     examples: ['npm run enqueue -- rebuild --from 2026-11-01 --to 2026-11-22 --wait', 'npm run enqueue -- rebuild --from 2026-11-20T06:00Z --to 2026-11-20T12:00Z --entity tesla'],
   },
+  rescore: {
+    job: 'rescore',
+    usage: 'rescore [--from <date>] [--to <date>]',
+    help: 'Re-score stored articles (published in [from, to), default all) with the current scorer in batches, then rebuild the rollups they touch. Resumable: a rerun continues with the articles not yet rescored.',
+    examples: ['npm run enqueue -- rescore --wait', 'npm run enqueue -- rescore --from 2026-11-01 --to 2026-11-22 --wait'],
+  },
   prune: {
     job: 'prune',
     usage: 'prune',
@@ -219,7 +225,8 @@ async function payloadsFor(command: Exclude<Command, 'status'>, args: Parsed, or
   const em = orm.em.fork();
   const extra = args.positionals.slice(1);
   if (command !== 'fetch' && extra.length) throw new UsageError(`${command} takes no arguments (got ${extra.join(' ')})`);
-  if (command !== 'rebuild' && (args.values.from || args.values.to || args.values.entity)) throw new UsageError(`--from, --to and --entity belong to rebuild`);
+  if (command === 'rescore' && args.values.entity) throw new UsageError('--entity belongs to rebuild (rescore takes --from and --to)');
+  if (command !== 'rebuild' && command !== 'rescore' && (args.values.from || args.values.to || args.values.entity)) throw new UsageError(`--from, --to and --entity belong to rebuild`);
   if (command !== 'fetch' && args.values.all) throw new UsageError(`--all belongs to fetch`);
 
   if (command === 'fetch') {
@@ -259,6 +266,13 @@ async function payloadsFor(command: Exclude<Command, 'status'>, args: Parsed, or
       }
     }
     return [{ job: 'rebuild', data }];
+  }
+  if (command === 'rescore') {
+    const { from, to } = args.values;
+    const data = { ...(from ? { from } : {}), ...(to ? { to } : {}) };
+    const checked = checkPayload('rescore', data);
+    if (!checked.ok) throw new UsageError(`rescore: ${checked.problems.join('; ')}`);
+    return [{ job: 'rescore', data }];
   }
   return [{ job: COMMANDS[command].job, data: {} }];
 }

@@ -129,6 +129,8 @@ export const ArticleEntitySchema = defineEntity({
     // partition key and the second column of the reference to article.
     publishedAt: p.datetime().persist(false),
     sentiment: p.double().check(sentimentCheck('sentiment')),
+    /** Which scorer produced `sentiment` (entity-targeted since vader-news@2); rescore rewrites both. */
+    scorer: p.text(),
   },
   indexes: [{ properties: ['entity', 'publishedAt'] }],
 });

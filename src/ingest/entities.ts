@@ -7,13 +7,11 @@ export interface EntityIndex extends EntityMatcher<number> {
   readonly size: number;
 }
 
-export async function loadEntityMatcher(em: EntityManager): Promise<EntityIndex> {
-  const rows = await sql(em)
-    .selectFrom('entity')
-    .select(['id', 'slug', 'name', 'aliases', 'case_sensitive', 'require_any', 'exclude'])
-    .where('enabled', '=', true)
-    .orderBy('id')
-    .execute();
+/** `includeDisabled`: also disabled entities (rescoring finds the mentions of every stored link). */
+export async function loadEntityMatcher(em: EntityManager, options: { includeDisabled?: boolean } = {}): Promise<EntityIndex> {
+  let query = sql(em).selectFrom('entity').select(['id', 'slug', 'name', 'aliases', 'case_sensitive', 'require_any', 'exclude']);
+  if (options.includeDisabled !== true) query = query.where('enabled', '=', true);
+  const rows = await query.orderBy('id').execute();
   const matcher = compileMatcher(
     rows.map((r) => ({
       id: r.id,
@@ -25,5 +23,5 @@ export async function loadEntityMatcher(em: EntityManager): Promise<EntityIndex>
       exclude: r.exclude,
     })),
   );
-  return { size: rows.length, match: (text) => matcher.match(text) };
+  return { size: rows.length, match: (text) => matcher.match(text), mentions: (text) => matcher.mentions(text) };
 }

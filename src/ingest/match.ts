@@ -44,6 +44,17 @@ export interface MatchEntity<Id extends number | string = number | string> {
 export interface EntityMatcher<Id extends number | string = number | string> {
   /** Ids of the entities the text mentions, each once, in order of first mention. */
   match(text: string): Id[];
+  /**
+   * The same entities with where they are mentioned: [start, end) spans (unmasked occurrences)
+   * in `text`, the normalised text the matcher scanned (normalizeForMatch). Entity-targeted
+   * sentiment scores the clause around each span.
+   */
+  mentions(text: string): Mentions<Id>;
+}
+
+export interface Mentions<Id extends number | string = number | string> {
+  text: string;
+  entities: { id: Id; spans: Array<readonly [number, number]> }[];
 }
 
 /** Texts longer than this are matched on their first MAX_MATCHED_CHARS characters. */
@@ -218,68 +229,83 @@ export function compileMatcher<Id extends number | string>(
   const caseInsensitiveTwin = alternation(caseInsensitiveAliases, 'giu');
   const anyCase = alternation(allAliases, 'giu');
 
+  function find(input: string, withSpans: boolean): Mentions<Id> {
+    const none: Mentions<Id> = { text: '', entities: [] };
+    if (typeof input !== 'string') return none;
+    const text = normalizeForMatch(input.length > MAX_MATCHED_CHARS ? input.slice(0, MAX_MATCHED_CHARS) : input);
+    if (text === '') return none;
+    const shout = isMostlyUpperCase(text);
+    let hits: Hit[] = [];
+    /** Hits of the case-insensitive group, kept apart: their text is lower-cased. */
+    const insensitive = new Set<Hit>();
+    if (shout) {
+      scan(anyCase, text, hits);
+    } else {
+      scan(caseSensitive, text, hits);
+      if (caseInsensitive !== null) {
+        const lower = text.toLowerCase();
+        const before = hits.length;
+        if (lower.length === text.length) scan(caseInsensitive, lower, hits);
+        else scan(caseInsensitiveTwin, text, hits);
+        for (let i = before; i < hits.length; i++) {
+          const hit = hits[i];
+          if (hit !== undefined) insensitive.add(hit);
+        }
+        // Merge the two groups leftmost-longest, as one regex would.
+        hits.sort((a, b) => a.start - b.start || b.end - a.end);
+        let end = -1;
+        hits = hits.filter((hit) => {
+          if (hit.start < end) return false;
+          end = hit.end;
+          return true;
+        });
+      }
+    }
+    if (hits.length === 0) return { text, entities: [] };
+
+    const spans = new Map<CompiledEntity<Id>, Hit[]>();
+    for (const hit of hits) {
+      const owners = shout
+        ? (shouted.get(fold(hit.text)) ?? [])
+        : insensitive.has(hit)
+          ? (lowered.get(hit.text) ?? folded.get(fold(hit.text)) ?? [])
+          : [...(exact.get(hit.text) ?? []), ...(lowered.get(hit.text.toLowerCase()) ?? [])];
+      for (const entity of owners) {
+        const list = spans.get(entity);
+        if (list === undefined) spans.set(entity, [hit]);
+        else list.push(hit);
+      }
+    }
+
+    // First-mention order; entities sharing an alias keep config order.
+    const ranked = [...spans.entries()].sort(
+      (a, b) => (a[1][0]?.start ?? 0) - (b[1][0]?.start ?? 0) || a[0].order - b[0].order,
+    );
+    const found: Mentions<Id>['entities'] = [];
+    const seen = new Map<Id, Array<readonly [number, number]>>();
+    for (const [entity, entitySpans] of ranked) {
+      const shared = seen.get(entity.id);
+      if (shared !== undefined && !withSpans) continue;
+      if (!entitySpans.some((s) => !masked(entity.exclude, text, s.start, s.end))) continue;
+      if (entity.requireAny !== null && !hasTermOutside(entity.requireAny, text, entitySpans)) continue;
+      const open = withSpans ? entitySpans.filter((s) => !masked(entity.exclude, text, s.start, s.end)).map((s) => [s.start, s.end] as const) : [];
+      if (shared !== undefined) {
+        // The same id configured twice: its spans are merged.
+        shared.push(...open);
+        continue;
+      }
+      seen.set(entity.id, open);
+      found.push({ id: entity.id, spans: open });
+    }
+    return { text, entities: found };
+  }
+
   return {
     match(input: string): Id[] {
-      if (typeof input !== 'string') return [];
-      const text = normalizeForMatch(input.length > MAX_MATCHED_CHARS ? input.slice(0, MAX_MATCHED_CHARS) : input);
-      if (text === '') return [];
-      const shout = isMostlyUpperCase(text);
-      let hits: Hit[] = [];
-      /** Hits of the case-insensitive group, kept apart: their text is lower-cased. */
-      const insensitive = new Set<Hit>();
-      if (shout) {
-        scan(anyCase, text, hits);
-      } else {
-        scan(caseSensitive, text, hits);
-        if (caseInsensitive !== null) {
-          const lower = text.toLowerCase();
-          const before = hits.length;
-          if (lower.length === text.length) scan(caseInsensitive, lower, hits);
-          else scan(caseInsensitiveTwin, text, hits);
-          for (let i = before; i < hits.length; i++) {
-            const hit = hits[i];
-            if (hit !== undefined) insensitive.add(hit);
-          }
-          // Merge the two groups leftmost-longest, as one regex would.
-          hits.sort((a, b) => a.start - b.start || b.end - a.end);
-          let end = -1;
-          hits = hits.filter((hit) => {
-            if (hit.start < end) return false;
-            end = hit.end;
-            return true;
-          });
-        }
-      }
-      if (hits.length === 0) return [];
-
-      const spans = new Map<CompiledEntity<Id>, Hit[]>();
-      for (const hit of hits) {
-        const owners = shout
-          ? (shouted.get(fold(hit.text)) ?? [])
-          : insensitive.has(hit)
-            ? (lowered.get(hit.text) ?? folded.get(fold(hit.text)) ?? [])
-            : [...(exact.get(hit.text) ?? []), ...(lowered.get(hit.text.toLowerCase()) ?? [])];
-        for (const entity of owners) {
-          const list = spans.get(entity);
-          if (list === undefined) spans.set(entity, [hit]);
-          else list.push(hit);
-        }
-      }
-
-      // First-mention order; entities sharing an alias keep config order.
-      const ranked = [...spans.entries()].sort(
-        (a, b) => (a[1][0]?.start ?? 0) - (b[1][0]?.start ?? 0) || a[0].order - b[0].order,
-      );
-      const ids: Id[] = [];
-      const seen = new Set<Id>();
-      for (const [entity, entitySpans] of ranked) {
-        if (seen.has(entity.id)) continue;
-        if (!entitySpans.some((s) => !masked(entity.exclude, text, s.start, s.end))) continue;
-        if (entity.requireAny !== null && !hasTermOutside(entity.requireAny, text, entitySpans)) continue;
-        seen.add(entity.id);
-        ids.push(entity.id);
-      }
-      return ids;
+      return find(input, false).entities.map((e) => e.id);
+    },
+    mentions(input: string): Mentions<Id> {
+      return find(input, true);
     },
   };
 }

@@ -113,11 +113,11 @@ interface Link {
 }
 
 /** Links of articles this transaction just inserted: they cannot conflict, so no ON CONFLICT (speculative insertion costs). */
-async function insertLinks(tx: EntityManager, links: readonly Link[]): Promise<void> {
+async function insertLinks(tx: EntityManager, links: readonly Link[], scorerId: string): Promise<void> {
   for (const batch of chunks(links)) {
     await raw`
-      insert into article_entity (article_id, entity_id, published_at, sentiment)
-      select * from unnest(${batch.map((l) => l.article_id)}::bigint[], ${batch.map((l) => l.entity_id)}::int[],
+      insert into article_entity (article_id, entity_id, published_at, sentiment, scorer)
+      select *, ${scorerId}::text from unnest(${batch.map((l) => l.article_id)}::bigint[], ${batch.map((l) => l.entity_id)}::int[],
                            ${batch.map((l) => l.published_at.toISOString())}::timestamptz[], ${batch.map((l) => l.sentiment)}::float8[])`.execute(sql(tx));
   }
 }
@@ -144,11 +144,11 @@ export async function persistItems(tx: EntityManager, input: PersistInput): Prom
     inserted += claimed.length;
     for (const { id, article } of claimed) {
       for (const entityId of article.entityIds) {
-        links.push({ article_id: Number(id), entity_id: entityId, published_at: article.publishedAt, sentiment: article.sentiment });
+        links.push({ article_id: Number(id), entity_id: entityId, published_at: article.publishedAt, sentiment: article.entitySentiment.get(entityId) ?? article.sentiment });
       }
     }
   }
-  await insertLinks(tx, links);
+  await insertLinks(tx, links, input.scorerId);
 
   const trendLinks: { trend_id: number; entity_id: number; observed_at: Date }[] = [];
   let trends = 0;

@@ -47,6 +47,16 @@ export const JOBS = {
         path: ['to'],
       }),
   },
+  rescore: {
+    queue: 'rollup',
+    summary: 'Re-score stored articles with the current scorer (batches, resumable), then rebuild the rollups they touch',
+    payload: z
+      .strictObject({ from: isoInstant.optional(), to: isoInstant.optional(), batchSize: z.number().int().min(1).max(10_000).optional() })
+      .refine((p) => p.from === undefined || p.to === undefined || (parseInstant(p.from)?.getTime() ?? 0) < (parseInstant(p.to)?.getTime() ?? 0), {
+        message: '"from" must be before "to"',
+        path: ['to'],
+      }),
+  },
   prune: {
     queue: 'maintenance',
     summary: 'Delete raw articles and job runs older than the retention windows (rollups stay)',

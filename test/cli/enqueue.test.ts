@@ -16,7 +16,7 @@ import { diffRollups, expectRollupsEqualOracle, rollupRows } from '../rollup/ora
 const NOW = new Date();
 // Scheduled runs stay out of the way: these sources only run when enqueued by hand.
 const YEARLY = { cron: '0 0 1 1 *' };
-const JOBS = ['fetch', 'rollup', 'rebuild', 'prune', 'status'];
+const JOBS = ['fetch', 'rollup', 'rebuild', 'rescore', 'prune', 'status'];
 /**
  * runCli with a ceiling: a script that never exits is killed after `limitMs` and reported as
  * `hung`, so a regression fails with its output instead of timing the whole test out.

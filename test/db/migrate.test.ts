@@ -102,6 +102,8 @@ describe('migrations', () => {
       `select data_type from information_schema.columns where table_name = 'article' and column_name in ('published_at', 'sentiment') order by column_name`,
     );
     expect(rows.map((r) => r.data_type)).toEqual(['timestamp with time zone', 'double precision']);
+    const scorer = await db.pool.query(`select is_nullable from information_schema.columns where table_name = 'article_entity' and column_name = 'scorer'`);
+    expect(scorer.rows).toEqual([{ is_nullable: 'NO' }]);
 
     const parts = await db.pool.query<{ parent: string; def: string }>(
       `select c.relname as parent, pg_get_partkeydef(c.oid) as def from pg_class c where c.relkind = 'p' order by 1`,

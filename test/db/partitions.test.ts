@@ -79,7 +79,7 @@ describe('ensurePartitions / ensureAhead', () => {
         scorerId: 'test',
         trends: [],
         articles: [
-          { externalId: 'far', url: null, urlKey: 'far', title: 'far', summary: null, author: null, language: null, publishedAt: d('2031-05-05T05:05:05Z'), sentiment: 0.5, entityIds: [1] },
+          { externalId: 'far', url: null, urlKey: 'far', title: 'far', summary: null, author: null, language: null, publishedAt: d('2031-05-05T05:05:05Z'), sentiment: 0.5, entityIds: [1], entitySentiment: new Map() },
         ],
       }),
     );

@@ -34,6 +34,7 @@ describe('consumingCheck', () => {
       },
       refresh: none,
       rebuild: none,
+      rescore: none,
       prune: none,
       reap: none,
       partitions: none,

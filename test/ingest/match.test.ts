@@ -199,3 +199,19 @@ describe('text helpers', () => {
     expect(isMostlyUpperCase(text)).toBe(expected);
   });
 });
+
+describe('mentions', () => {
+  it('returns the entities match() returns, with the spans of their unmasked occurrences in the normalised text', () => {
+    const m = compileMatcher([
+      { id: 1, slug: 'tesla', name: 'Tesla', aliases: [], exclude: ['Nikola Tesla'] },
+      { id: 2, slug: 'ford', name: 'Ford', aliases: ['Ford Motor'] },
+    ]);
+    const text = 'Nikola Tesla museum:  Tesla beats Ford Motor, Ford says';
+    const found = m.mentions(text);
+    expect(found.entities.map((e) => e.id)).toEqual(m.match(text));
+    expect(found.text).toBe('Nikola Tesla museum: Tesla beats Ford Motor, Ford says');
+    const spans = Object.fromEntries(found.entities.map((e) => [e.id, e.spans.map(([s, t]) => found.text.slice(s, t))]));
+    expect(spans).toEqual({ 1: ['Tesla'], 2: ['Ford Motor', 'Ford'] });
+    expect(m.mentions('nothing here').entities).toEqual([]);
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compileMatcher } from '../../src/ingest/match.ts';
 import { SentimentIntensityAnalyzer } from 'vader-sentiment';
 import {
   MAX_SCORED_CHARS,
@@ -6,17 +7,18 @@ import {
   NEWS_LEXICON,
   PROXY_WORDS,
   createNewsScorer,
+  createNewsScorerV1,
   createVaderScorer,
   sentimentClass,
 } from '../../src/ingest/sentiment.ts';
 
-const news = createNewsScorer();
+const news = createNewsScorerV1();
 const vader = createVaderScorer();
 
 /** VADER's compound for a single lexicon word of valence v (alpha 15, rounded to 4 places). */
 const single = (v: number): number => Number((v / Math.sqrt(v * v + 15)).toFixed(4));
 
-describe('createNewsScorer', () => {
+describe('createNewsScorerV1 (vader-news@1, kept for comparison)', () => {
   it('has a versioned id', () => {
     expect(news.id).toBe('vader-news@1');
     expect(vader.id).toBe('vader@1');
@@ -205,5 +207,62 @@ describe('sentimentClass', () => {
     [Number.NaN, 'neutral'],
   ] as const)('%d → %s', (score, expected) => {
     expect(sentimentClass(score)).toBe(expected);
+  });
+});
+
+describe('createNewsScorer (vader-news@2)', () => {
+  const v2 = createNewsScorer();
+
+  it('has a versioned id and entity targeting', () => {
+    expect(v2.id).toBe('vader-news@2');
+    expect(typeof v2.scoreTargets).toBe('function');
+  });
+
+  it.each([
+    // The defects issue 12 names, each with the class a reader takes from it.
+    ['Economy is doing fine, Fed chair says', 'positive'],
+    ['Tesla wins appeal, faces no fine', 'positive'],
+    ['Regulator imposes $5 million fine on broker', 'negative'],
+    ['Unemployment drops to record low', 'positive'],
+    ['Inflation declines for third month', 'positive'],
+    ['Deaths from flu decline sharply', 'positive'],
+    ['Company avoids bankruptcy', 'positive'],
+    ['Airline reports no problems after storm', 'positive'],
+    // The same movement words where more is better.
+    ['Shares drop after profit warning', 'negative'],
+    ['Profits decline at bank', 'negative'],
+    ['Exports climb to record high', 'positive'],
+    ['Unemployment climbs to 7%', 'negative'],
+    ['Company cuts debt', 'positive'],
+    ['Company cuts 2,000 jobs', 'negative'],
+    ['Fine art auction opens in London', 'neutral'],
+  ] as const)('%s → %s', (text, expected) => {
+    expect(sentimentClass(v2.score(text))).toBe(expected);
+  });
+
+  it('scores outside [-1, 1] never, and empty or non-string input as 0', () => {
+    expect(v2.score('')).toBe(0);
+    expect(v2.score(undefined as unknown as string)).toBe(0);
+    const loud = 'catastrophic deadly disaster kills thousands '.repeat(200);
+    expect(v2.score(loud)).toBeGreaterThanOrEqual(-1);
+    expect(v2.score(loud)).toBeLessThan(-0.9);
+  });
+
+  it('gives two entities of one headline opposite scores when the news is opposite for them', () => {
+    const matcher = compileMatcher(['Tesla', 'Ford', 'Apple'].map((name, id) => ({ id, slug: name.toLowerCase(), name, aliases: [] })));
+    const targets = (text: string) => v2.scoreTargets!(matcher.mentions(text), v2.score(text));
+    const beats = targets('Tesla beats Ford as EV sales slump');
+    expect(beats.get(0)).toBeGreaterThan(0.05);
+    expect(beats.get(1)).toBeLessThan(-0.05);
+    const clauses = targets('Apple shares rise while Ford shares fall');
+    expect(clauses.get(2)).toBeGreaterThan(0.05);
+    expect(clauses.get(1)).toBeLessThan(-0.05);
+    // One entity in a neutral clause and no other entity: the article score (the fallback).
+    const only = targets('Tesla said on Monday. Shares plunge after recall');
+    expect(only.get(0)).toBe(v2.score('Tesla said on Monday. Shares plunge after recall'));
+    // Another entity holds the sentiment: the neutral one stays neutral, it does not inherit it.
+    const other = targets('Tesla said on Monday. Ford shares plunge after recall');
+    expect(other.get(0)).toBe(0);
+    expect(other.get(1)).toBeLessThan(-0.05);
   });
 });

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { SentimentIntensityAnalyzer } from 'vader-sentiment';
-import { createNewsScorer, newsScoringText } from '../../src/ingest/sentiment.ts';
+import { VADER33_LEXICON, tokenize33, vader33Compound } from '../../src/ingest/vader33.ts';
+import { createNewsScorerV1, newsScoringText } from '../../src/ingest/sentiment.ts';
 import { VADER_LEXICON, createVaderCompound, parseVaderLexicon, vaderCompound } from '../../src/ingest/vader.ts';
 
 /**
@@ -32,7 +33,7 @@ function mismatches(texts: Iterable<string>): Mismatch[] {
 
 /** The news scorer against the library scoring the very text the news scorer hands to VADER. */
 function newsMismatches(texts: Iterable<string>): Mismatch[] {
-  const news = createNewsScorer();
+  const news = createNewsScorerV1();
   const out: Mismatch[] = [];
   for (const text of texts) {
     const port = news.score(text);
@@ -319,9 +320,50 @@ describe('vaderCompound equals vader-sentiment polarity_scores().compound', () =
   });
 });
 
-describe('createNewsScorer on the port scores what vader-news@1 scored on the library', () => {
+describe('createNewsScorerV1 on the port scores what vader-news@1 scored on the library', () => {
   it('on the fixtures, the sentiment tests and 20,000 generated texts', () => {
     const texts = [...fixtureTexts(), ...sentimentTestTexts(), ...generatedTexts(20_000, 7)];
     expect(firstFew(newsMismatches(texts))).toEqual([]);
+  });
+});
+
+describe('vader33Compound: the reference vaderSentiment 3.3 rules', () => {
+  it('on the examples published with vaderSentiment 3.3 (README) and the rules the JS package lacks', () => {
+    const cases: [string, number][] = [
+      // vaderSentiment 3.3.2 README outputs.
+      ['VADER is smart, handsome, and funny.', 0.8316],
+      ['VADER is VERY SMART, handsome, and FUNNY!!!', 0.9342],
+      ['The book was good.', 0.4404],
+      ['At least it isn\'t a horrible book.', 0.431],
+      ['The book was only kind of good.', 0.3832],
+      ['The plot was good, but the characters are uncompelling and the dialog is not great.', -0.7042],
+      ['Today SUX!', -0.5461],
+      ['Not bad at all', 0.431],
+      // The "no" rule: "no" before a lexicon word loses its own valence and negates the word.
+      ['Airline reports no problems after storm', 0.3089],
+      // Lower-cased comparisons: "Not" negates.
+      ['Tesla Is Not Good For Investors', -0.3412],
+      // "without doubt" does not negate.
+      ['without doubt great', 0.7359],
+    ];
+    for (const [text, expected] of cases) expect(vader33Compound(text), text).toBe(expected);
+    // The JS package (and ./vader.ts) differ exactly where 3.3's rules do.
+    expect(vaderCompound('Airline reports no problems after storm')).toBe(-0.5994);
+    expect(vaderCompound('Tesla Is Not Good For Investors')).toBe(0.4404);
+  });
+
+  it('strips edge punctuation unless fewer than three characters remain', () => {
+    expect(tokenize33('(good) "great," no, :) ok!!').map((t) => t.word)).toEqual(['good', 'great', 'no,', ':)', 'ok!!']);
+  });
+
+  it('uses the 3.3 lexicon: the npm lexicon plus the lines 3.3 changed', () => {
+    expect(VADER33_LEXICON.get('flawed')).toBe(-2.1);
+    expect(VADER_LEXICON.has('flawed')).toBe(false);
+    expect(VADER33_LEXICON.size).toBe(VADER_LEXICON.size + 3);
+  });
+
+  it('applies the "but" rule to lower-cased words', () => {
+    // good 1.9 x0.5, bad -2.5 x1.5 twice: -6.55 / sqrt(6.55² + 15) = -0.8608.
+    expect(vader33Compound('The movie was good, BUT the ending was bad and bad')).toBe(-0.8608);
   });
 });

@@ -62,6 +62,7 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
         return { closed_by: 'wrapper' };
       },
       rebuild: notUsed,
+      rescore: notUsed,
       prune: notUsed,
       reap: notUsed,
       partitions: notUsed,

@@ -90,6 +90,7 @@ describe('pruneRaw', () => {
       publishedAt: new Date(dbNow - ageDays * DAY_MS),
       sentiment: 0.1,
       entityIds: [entities[0]!],
+      entitySentiment: new Map(),
     });
     const batch = [item('fresh', 1), item('edge', 9.5), item('stale', 12), item('ancient', 400)];
     const store = () =>

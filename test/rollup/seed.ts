@@ -116,8 +116,8 @@ export async function ingestArticles(pool: pg.Pool | pg.PoolClient, articles: Se
     }
     if (ids.length > 0) {
       await client.query(
-        `insert into article_entity (article_id, entity_id, published_at, sentiment)
-         select * from unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::float8[])`,
+        `insert into article_entity (article_id, entity_id, published_at, sentiment, scorer)
+         select *, 'test' from unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::float8[])`,
         [ids, entityIds, published, sentiments],
       );
       await client.query(MARK_SQL, [entityIds, published]);

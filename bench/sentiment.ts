@@ -1,0 +1,76 @@
+/**
+ * Sentiment: quality and speed of the scorers, each figure beside its same-run baseline.
+ *   quality: Pearson r and 3-class accuracy with 95% bootstrap intervals (seeded) for plain VADER
+ *            (the vader-sentiment package), vader-news@1 and vader-news@2 on the held-out and dev
+ *            rated sets, paired bootstrap gains of @2, and entity direction on the entity sets
+ *   speed:   headlines per second of vader-news@2 (with and without entity targeting), @1 and the
+ *            VADER 3.3 port, against vader-sentiment's polarity_scores
+ * Run: node bench/sentiment.ts
+ */
+import { readFileSync } from 'node:fs';
+import { SentimentIntensityAnalyzer } from 'vader-sentiment';
+import { compileMatcher } from '../src/ingest/match.ts';
+import { createNewsScorer, createNewsScorerV1, createVaderScorer } from '../src/ingest/sentiment.ts';
+import { evaluateSet, formatSetEvaluation, parseEntityCases, parseRated } from '../src/ingest/sentiment-eval.ts';
+import { vader33Compound } from '../src/ingest/vader33.ts';
+
+const fixture = (name: string): string => readFileSync(new URL(`../test/fixtures/ingest/${name}`, import.meta.url), 'utf8');
+const v2 = createNewsScorer();
+const scorers = [createVaderScorer(), createNewsScorerV1(), v2];
+
+console.log(`sentiment: node ${process.version}`);
+for (const [label, name] of [['held-out', 'news-rated-heldout.tsv'], ['dev', 'news-rated-dev.tsv']] as const) {
+  console.log(formatSetEvaluation(evaluateSet(`${label} ${name}`, parseRated(fixture(name), name), scorers)));
+}
+for (const name of ['news-entity-mixed.tsv', 'news-entity-heldout.tsv']) {
+  const cases = parseEntityCases(fixture(name), name);
+  const names = [...new Set(cases.flatMap((c) => c.targets.map((t) => t.name)))];
+  const matcher = compileMatcher(names.map((n, id) => ({ id, slug: `e${id}`, name: n, aliases: [] })));
+  let targeted = 0;
+  let copied = 0;
+  let total = 0;
+  for (const c of cases) {
+    const article = v2.score(c.text);
+    const scores = v2.scoreTargets!(matcher.mentions(c.text), article);
+    for (const t of c.targets) {
+      total++;
+      if (Math.sign(scores.get(names.indexOf(t.name)) ?? 0) === t.direction) targeted++;
+      if (Math.sign(article) === t.direction) copied++;
+    }
+  }
+  console.log(`entity direction ${name}: targeted ${targeted}/${total} = ${(targeted / total).toFixed(3)}  (baseline, article score copied to each entity: ${copied}/${total} = ${(copied / total).toFixed(3)})`);
+}
+
+const HEADLINES = 10_000;
+const pool = ['news-rated-heldout.tsv', 'news-rated-dev.tsv'].flatMap((n) => parseRated(fixture(n), n).map((r) => r.text));
+const headlines = Array.from({ length: HEADLINES }, (_, i) => pool[i % pool.length]!);
+const entityMatcher = compileMatcher(['Tesla', 'Ford', 'Apple', 'Fed', 'Boeing', 'Airbus'].map((name, id) => ({ id, slug: name.toLowerCase(), name, aliases: [] })));
+
+function rate(label: string, run: () => number, baseline?: number): number {
+  run(); // warm up
+  const rounds = 5;
+  const start = performance.now();
+  let sink = 0;
+  for (let r = 0; r < rounds; r++) sink += run();
+  const ms = (performance.now() - start) / rounds;
+  const perSecond = (HEADLINES / ms) * 1000;
+  const vs = baseline === undefined ? '' : `  (${(perSecond / baseline).toFixed(2)}x baseline)`;
+  console.log(`${label.padEnd(48)} ${ms.toFixed(2).padStart(8)} ms / ${HEADLINES}  ${Math.round(perSecond).toLocaleString('en-US').padStart(12)} /s${vs}  [${sink}]`);
+  return perSecond;
+}
+
+const count = (score: (t: string) => number) => () => {
+  let pos = 0;
+  for (const h of headlines) if (score(h) > 0.05) pos++;
+  return pos;
+};
+const baseline = rate('baseline: vader-sentiment polarity_scores', count((h) => SentimentIntensityAnalyzer.polarity_scores(h).compound));
+rate('VADER 3.3 rules port (vader33Compound)', count(vader33Compound), baseline);
+const v1 = createNewsScorerV1();
+rate('vader-news@1 score', count((h) => v1.score(h)), baseline);
+rate('vader-news@2 score', count((h) => v2.score(h)), baseline);
+rate('vader-news@2 score + entity targets', count((h) => {
+  const s = v2.score(h);
+  const targets = v2.scoreTargets!(entityMatcher.mentions(h), s);
+  return s + targets.size;
+}), baseline);
