@@ -1,5 +1,5 @@
 import { MetricsTime, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import { JOB_NAMES, QUEUE_NAMES, type QueueName } from './catalogue.ts';
 import { backoffStrategy, DEFAULT_JOB_OPTIONS } from './job-options.ts';
 import { runJob, type RunDeps } from './run-job.ts';
@@ -8,7 +8,7 @@ import { withDeadline } from '../shutdown.ts';
 export interface WorkerOptions extends RunDeps {
   prefix: string;
   /** Each Worker gets its own connection: BullMQ blocks on it. */
-  connection: () => Redis;
+  connection: () => RedisClient;
   concurrency: Record<QueueName, number>;
 }
 
@@ -26,7 +26,7 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
   const missing = JOB_NAMES.filter((name) => typeof options.handlers[name] !== 'function');
   if (missing.length) throw new Error(`worker: no handler for job(s) ${missing.join(', ')}`);
 
-  const connections: Redis[] = [];
+  const connections: RedisClient[] = [];
   const entries = QUEUE_NAMES.map((queue) => {
     const connection = options.connection();
     connections.push(connection);
