@@ -120,14 +120,27 @@ async function completedFetches(pool: pg.Pool): Promise<number> {
   return (await pool.query<{ n: number }>(`select count(*)::int as n from job_run where job_name = 'fetch' and status = 'completed'`)).rows[0]!.n;
 }
 
+async function waitHealthy(port: number, worker: RunningProcess): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    if (worker.child.exitCode !== null) throw new Error(`worker exited (${worker.child.exitCode}) before it was ready:\n${worker.output().slice(-3000)}`);
+    if (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false)) return;
+    if (Date.now() > deadline) throw new Error(`worker not ready within 180 s:\n${worker.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function runWindow(label: string, env: Record<string, string>, pool: pg.Pool, windowS: number) {
   const workers: RunningProcess[] = [];
+  const ports: number[] = [];
   for (let i = 0; i < WORKERS; i++) {
-    const w = startProcess('src/main.ts', ['worker'], { ...env, HEALTH_PORT: String(await freePort()) });
+    ports.push(await freePort());
+    const w = startProcess('src/main.ts', ['worker'], { ...env, HEALTH_PORT: String(ports[i]) });
     teardown.add(`worker ${label} ${i}`, () => w.stop('SIGKILL'));
     workers.push(w);
   }
-  const [, startMs] = await time(() => Promise.all(workers.map((w) => w.waitForLog(/"msg":"worker ready"/, 180_000))));
+  // The health server is the last thing a worker starts (its logs are at warn here).
+  const [, startMs] = await time(() => Promise.all(ports.map((port, i) => waitHealthy(port, workers[i]!))));
   const before = await completedFetches(pool);
   let done = false;
   const sampler = sampleConnections(pool, () => done || stopping);

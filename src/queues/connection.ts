@@ -55,8 +55,12 @@ export function createRedisFor(target: RedisTarget, role: RedisRole, extra: Redi
     // A restarted or failed-over node comes back under the same address: reconnect to it.
     clusterNodeRetryStrategy: (times) => Math.min(100 * times, 2_000),
     slotsRefreshTimeout: 2_000,
-    retryDelayOnFailover: 200,
-    retryDelayOnClusterDown: 300,
+    // A command meets a restarting or failing-over master as "connection closed" or CLUSTERDOWN;
+    // each retry counts as a redirection: 120 x 250 ms rides out ~30 s instead of ioredis' ~2 s.
+    retryDelayOnFailover: 250,
+    retryDelayOnClusterDown: 250,
+    retryDelayOnTryAgain: 250,
+    maxRedirections: 120,
     ...(lazyConnect !== undefined ? { lazyConnect } : {}),
   };
   return new Cluster(target.nodes, options);

@@ -55,7 +55,10 @@ describe('fault 9: a Redis Cluster master restarts while workers run', () => {
       const up = performance.now();
       f.outage_s = (up - down) / 1000;
 
-      await eventually(async () => allAtLeast(duringOutage, 3), 90_000, 'scheduled fetches after the restart');
+      await eventually(async () => allAtLeast(duringOutage, 3), 90_000, 'scheduled fetches after the restart').catch((err: unknown) => {
+        for (const wk of workers) console.warn(`[fault 9] ${wk.name}:\n${wk.output().split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(-15).join('\n')}`);
+        throw err;
+      });
       f.schedule_resumed_s = (performance.now() - up) / 1000;
       const manual = await Promise.all(SOURCES.map((sourceId) => stack.enqueue('fetch', { sourceId })));
       const states = await stack.waitForJobs(manual, 60_000);
