@@ -220,15 +220,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsedEnv = envSchema.safeParse(cleaned);
   const problems = parsedEnv.success ? [] : parsedEnv.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+  // Read from the raw values so a bad REDIS_URL is reported beside every other bad variable.
   let redis: { url: string; prefix: (p: string) => string } | undefined;
-  if (parsedEnv.success) {
-    try {
-      const target = parseRedisTarget(parsedEnv.data.REDIS_URL, parsedEnv.data.REDIS_CLUSTER_NODES);
-      redis = { url: target.kind === 'single' ? target.url : clusterUrl(target), prefix: (p) => effectivePrefix(p, target) };
-    } catch (err) {
-      if (!(err instanceof RedisTargetError)) throw err;
-      problems.push(err.message);
-    }
+  try {
+    const url = typeof cleaned.REDIS_URL === 'string' ? cleaned.REDIS_URL : 'redis://127.0.0.1:6379';
+    const target = parseRedisTarget(url, typeof cleaned.REDIS_CLUSTER_NODES === 'string' ? cleaned.REDIS_CLUSTER_NODES : undefined);
+    redis = { url: target.kind === 'single' ? target.url : clusterUrl(target), prefix: (p) => effectivePrefix(p, target) };
+  } catch (err) {
+    if (!(err instanceof RedisTargetError)) throw err;
+    problems.push(err.message);
   }
   const sourcesFile = resolve(typeof cleaned.SOURCES_FILE === 'string' ? cleaned.SOURCES_FILE : 'config/sources.json');
   const sources = options.readSources === false ? { value: { entities: [], sources: [] }, problems: [] } : readSourcesFile(sourcesFile);

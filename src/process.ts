@@ -8,7 +8,7 @@ import type { Logger } from './logger.ts';
 import type { Shutdown } from './shutdown.ts';
 import { ensureDatabase, migrate } from './db/migrate.ts';
 import { openOrm, type Orm } from './db/orm.ts';
-import { createRedis } from './queues/connection.ts';
+import { closeRedis, createRedis } from './queues/connection.ts';
 import { closeQueues, createQueues, type Queues } from './queues/queues.ts';
 import { applyConfig, reloadConfig, watchConfigVersion } from './reload.ts';
 import { startWorkers } from './queues/workers.ts';
@@ -73,7 +73,7 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
 
   const redis = createRedis(config.redisUrl, 'worker');
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
+  shutdown.add('redis', () => closeRedis(redis));
   const queues = createQueues(redis, config.queuePrefix, log);
   shutdown.add('queues', () => closeQueues(queues));
   // Schedulers are synced by one process per configuration; the other starts skip them.
@@ -128,7 +128,7 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
 export async function startBoardProcess(config: Config, log: Logger, shutdown: Shutdown): Promise<void> {
   const redis = createRedis(config.redisUrl, 'worker');
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
+  shutdown.add('redis', () => closeRedis(redis));
   const queues = createQueues(redis, config.queuePrefix, log);
   shutdown.add('queues', () => closeQueues(queues));
   const board = await startBoard(config, queues, log);

@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { parseRedisTarget, type RedisTarget } from './redis-target.ts';
+import { withDeadline } from '../shutdown.ts';
 
 /**
  * Workers block on Redis and must retry forever (BullMQ requires maxRetriesPerRequest:
@@ -88,4 +89,19 @@ export async function connectWithin(client: RedisClient, ms: number, where: stri
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * QUIT, bounded: a cluster client whose node was restarted can leave QUIT unanswered, and a
+ * worker role has no command timeout; past `ms` the sockets are simply closed.
+ */
+export async function closeRedis(client: RedisClient, ms = 2_000): Promise<void> {
+  await withDeadline(
+    client.quit().then(
+      () => undefined,
+      () => client.disconnect(),
+    ),
+    ms,
+    () => client.disconnect(),
+  );
 }

@@ -1,5 +1,5 @@
 import { MetricsTime, Worker } from 'bullmq';
-import type { RedisClient } from './connection.ts';
+import { closeRedis, type RedisClient } from './connection.ts';
 import { JOB_NAMES, QUEUE_NAMES, type QueueName } from './catalogue.ts';
 import { backoffStrategy, DEFAULT_JOB_OPTIONS } from './job-options.ts';
 import { runJob, type RunDeps } from './run-job.ts';
@@ -56,11 +56,12 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
             forced = true;
             options.log.warn({ queue: worker.name, grace_ms: graceMs }, 'active jobs did not finish in time: aborting them');
             worker.cancelAllJobs('shutdown grace period over');
-            await worker.close(true);
+            // Forced close can itself wait on a command a restarted Redis node never answers.
+            await withDeadline(worker.close(true), 2_000, () => worker.disconnect());
           }),
         ),
       );
-      await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+      await Promise.all(connections.map((c) => closeRedis(c)));
       return { forced };
     },
   };
