@@ -121,11 +121,11 @@ async function completedFetches(pool: pg.Pool): Promise<number> {
 }
 
 async function waitHealthy(port: number, worker: RunningProcess): Promise<void> {
-  const deadline = Date.now() + 180_000;
+  const deadline = Date.now() + 420_000;
   for (;;) {
     if (worker.child.exitCode !== null) throw new Error(`worker exited (${worker.child.exitCode}) before it was ready:\n${worker.output().slice(-3000)}`);
     if (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false)) return;
-    if (Date.now() > deadline) throw new Error(`worker not ready within 180 s:\n${worker.output().slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`worker not ready within 420 s:\n${worker.output().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -90,22 +90,35 @@ export function schedulesHash(desired: readonly DesiredSchedule[]): string {
   return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 32);
 }
 
-const PAGE = 2_000;
+const PAGE = 5_000;
 /** Commands in flight at once: enough to fill the pipe, few enough to keep memory flat. */
 const IN_FLIGHT = 256;
 
-async function readSchedulers(queue: Queue): Promise<ExistingSchedule[]> {
+/**
+ * Every scheduler of a queue, read with one ZRANGE and pipelined HMGETs of just the fields the
+ * diff compares. (Queue.getJobSchedulers does one awaited HGETALL per scheduler and parses each
+ * template's options: ~10x slower at 100k.) The key layout is BullMQ's: the `repeat` sorted
+ * set of ids, and a hash `<repeat>:<id>` per scheduler.
+ */
+async function readSchedulers(client: RedisClient, queue: Queue): Promise<ExistingSchedule[]> {
+  const repeatKey = queue.keys.repeat!;
+  const ids = await client.zrange(repeatKey, '0', '-1');
   const out: ExistingSchedule[] = [];
-  // Pages keep one reply (and its promise fan-out) bounded at 100k schedulers.
-  for (let start = 0; ; start += PAGE) {
-    const page = await queue.getJobSchedulers(start, start + PAGE - 1, true);
-    for (const s of page) {
-      out.push({ id: s.id ?? s.key, name: s.name, ...(s.every ? { every: Number(s.every) } : {}), ...(s.pattern ? { pattern: s.pattern } : {}), ...(s.tz ? { tz: s.tz } : {}), data: s.template?.data ?? {} });
-    }
-    if (page.length < PAGE) break;
+  for (let start = 0; start < ids.length; start += PAGE) {
+    const page = ids.slice(start, start + PAGE);
+    const pipeline = client.pipeline();
+    for (const id of page) pipeline.hmget(`${repeatKey}:${id}`, 'name', 'every', 'pattern', 'tz', 'data');
+    const replies = (await pipeline.exec()) ?? [];
+    page.forEach((id: string, i: number) => {
+      const [err, fields] = replies[i] ?? [null, null];
+      if (err) throw err;
+      const [name, every, pattern, tz, data] = (fields as (string | null)[] | null) ?? [];
+      // A sorted-set entry without its hash is a half-removed scheduler: treat it as absent.
+      if (!name) return;
+      out.push({ id, name, ...(every ? { every: Number(every) } : {}), ...(pattern ? { pattern } : {}), ...(tz ? { tz } : {}), data: data ? (JSON.parse(data) as unknown) : {} });
+    });
   }
-  // A scheduler whose next run moved while paging can appear twice.
-  return [...new Map(out.map((s) => [s.id, s])).values()];
+  return out;
 }
 
 async function inBatches<T>(items: readonly T[], run: (item: T) => Promise<unknown>): Promise<void> {
@@ -123,12 +136,12 @@ export interface ScheduleSyncResult {
 }
 
 /**
- * Brings the schedulers in Redis to `desired` with the fewest writes: reads every queue's
+ * Brings the schedulers in Redis to `desired` (`redis` is the connection the queues were made with) with the fewest writes: reads every queue's
  * schedulers once, upserts only new or changed ones and removes the unwanted, with many
  * commands in flight. Adding or removing one source touches one scheduler.
  */
-export async function syncSchedules(queues: Queues, desired: readonly DesiredSchedule[], log: Logger): Promise<ScheduleSyncResult> {
-  const existing = Object.fromEntries(await Promise.all(QUEUE_NAMES.map(async (q) => [q, await readSchedulers(queues[q])] as const))) as Record<QueueName, ExistingSchedule[]>;
+export async function syncSchedules(redis: RedisClient, queues: Queues, desired: readonly DesiredSchedule[], log: Logger): Promise<ScheduleSyncResult> {
+  const existing = Object.fromEntries(await Promise.all(QUEUE_NAMES.map(async (q) => [q, await readSchedulers(redis, queues[q])] as const))) as Record<QueueName, ExistingSchedule[]>;
   const plan = planSchedules(desired, existing);
   await inBatches(plan.upsert, ({ queue, schedule: d }) => {
     // No `immediately` with patterns: every re-upsert would fire an extra run.
@@ -176,7 +189,7 @@ export async function syncSchedulesOnce(
     if ((await redis.set(lockKey, token, 'PX', LOCK_TTL_MS, 'NX')) === 'OK') {
       const renew = setInterval(() => void redis.eval(RENEW, 1, lockKey, token, String(LOCK_TTL_MS)).catch(() => {}), LOCK_TTL_MS / 3);
       try {
-        const result = await syncSchedules(queues, desired, log);
+        const result = await syncSchedules(redis, queues, desired, log);
         await redis.set(hashKey, hash);
         return { skipped: false, ...result };
       } finally {

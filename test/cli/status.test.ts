@@ -59,7 +59,7 @@ describe('status against Postgres and Redis', () => {
     await db.pool.query(`update source set consecutive_failures = 1, last_error = 'timeout' where id = 'feed-007'`);
     redis = createRedis(REDIS_URL, 'worker');
     queues = createQueues(redis, prefix, log);
-    await syncSchedules(queues, desiredSchedules(sources), log);
+    await syncSchedules(redis, queues, desiredSchedules(sources), log);
   });
   afterAll(async () => {
     await closeQueues(queues);

@@ -21,7 +21,7 @@ describe('syncSchedules', () => {
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     const queues = createQueues(redis, prefix, log);
     try {
-      return await syncSchedules(queues, desiredSchedules(sources), log);
+      return await syncSchedules(redis, queues, desiredSchedules(sources), log);
     } finally {
       await closeQueues(queues);
       redis.disconnect();
