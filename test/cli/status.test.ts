@@ -113,7 +113,7 @@ describe('status against Postgres and Redis', () => {
     expect(bad.stderr).toMatch(/--limit: must be a whole number/);
     const misplaced = await runCli(['prune', '--failing'], env);
     expect(misplaced.code).toBe(2);
-  });
+  }, 180_000);
 
   it('`enqueue reload` syncs a changed file, and refuses an invalid one without changing anything', async () => {
     const file = writeSourcesFile({ sources: [{ id: 'bbc-world', kind: 'feed', url: 'https://example.org/w.xml' }, { id: 'added', kind: 'feed', url: 'https://example.org/a.xml', every: '5m' }] });
@@ -132,5 +132,5 @@ describe('status against Postgres and Redis', () => {
     expect(refused.stderr).toMatch(/^enqueue: reload refused, nothing changed: .*sources\.json \$\.sources\[0\]\.id must be lower-case/);
     expect((await db.pool.query(`select id from source where enabled order by id`)).rows.map((r) => r.id)).toEqual(['added', 'bbc-world']);
     expect((await queues.ingest.getJobSchedulers(0, -1)).map((s) => s.id ?? s.key).sort()).toEqual(['fetch-added', 'fetch-bbc-world']);
-  });
+  }, 180_000);
 });
