@@ -9,6 +9,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { SOURCE_KINDS } from './sources/types.ts';
 import { parseAllowPrivate, type AllowPrivate } from './sources/address-policy.ts';
+import { clusterUrl, effectivePrefix, parseRedisTarget, RedisTargetError } from './queues/redis-target.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -143,9 +144,12 @@ const durationVar = z.string().transform((v, ctx) => {
 
 const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).default('postgres://postgres@127.0.0.1:5432/newspulse'),
-  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  // redis://, rediss://, or redis+cluster://h1:p1,h2:p2 (rediss+cluster:// for TLS): see queues/redis-target.ts.
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  // Seed nodes of a Redis Cluster (host:port,host:port); REDIS_URL then only lends credentials and TLS.
+  REDIS_CLUSTER_NODES: z.string().optional(),
   SOURCES_FILE: z.string().min(1).default('config/sources.json'),
-  // BullMQ keys are "<prefix>:<queue>:…"; wrap in {braces} for Redis Cluster hash tags.
+  // BullMQ keys are "<prefix>:<queue>:…"; on a cluster the prefix gets a {hash tag} unless it has one.
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_{}.-]+$/, 'must be letters, digits, _ . - { }').default('newspulse'),
   BOARD_PORT: port.default(3000),
   BOARD_HOST: z.string().min(1).default('127.0.0.1'),
@@ -242,17 +246,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsedEnv = envSchema.safeParse(cleaned);
   const problems = parsedEnv.success ? [] : parsedEnv.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+  // Read from the raw values so a bad REDIS_URL is reported beside every other bad variable.
+  let redis: { url: string; prefix: (p: string) => string } | undefined;
+  try {
+    const url = typeof cleaned.REDIS_URL === 'string' ? cleaned.REDIS_URL : 'redis://127.0.0.1:6379';
+    const target = parseRedisTarget(url, typeof cleaned.REDIS_CLUSTER_NODES === 'string' ? cleaned.REDIS_CLUSTER_NODES : undefined);
+    redis = { url: target.kind === 'single' ? target.url : clusterUrl(target), prefix: (p) => effectivePrefix(p, target) };
+  } catch (err) {
+    if (!(err instanceof RedisTargetError)) throw err;
+    problems.push(err.message);
+  }
   const sourcesFile = resolve(typeof cleaned.SOURCES_FILE === 'string' ? cleaned.SOURCES_FILE : 'config/sources.json');
   const sources = options.readSources === false ? { value: { entities: [], sources: [] }, problems: [] } : readSourcesFile(sourcesFile);
   problems.push(...sources.problems);
-  if (!parsedEnv.success || !sources.value || problems.length > 0) throw new ConfigError(problems);
+  if (!parsedEnv.success || !sources.value || !redis || problems.length > 0) throw new ConfigError(problems);
 
   const e = parsedEnv.data;
   return deepFreeze({
     databaseUrl: e.DATABASE_URL,
-    redisUrl: e.REDIS_URL,
+    redisUrl: redis.url,
     sourcesFile,
-    queuePrefix: e.QUEUE_PREFIX,
+    queuePrefix: redis.prefix(e.QUEUE_PREFIX),
     board: { port: e.BOARD_PORT, host: e.BOARD_HOST, user: e.BOARD_USER, password: e.BOARD_PASSWORD, readOnly: e.BOARD_READ_ONLY },
     healthPort: e.HEALTH_PORT,
     healthHost: e.HEALTH_HOST,

@@ -58,6 +58,8 @@ export function redactUrl(url: string): string {
     if (parsed.password) parsed.password = '***';
     return parsed.toString();
   } catch {
+    // redis+cluster://user:pass@h1:p1,h2:p2 is not a WHATWG URL (a host list): redact by shape.
+    if (/^rediss?\+cluster:\/\/[^/\s]*$/i.test(url)) return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
     return '[unparseable url]';
   }
 }

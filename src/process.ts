@@ -8,10 +8,9 @@ import type { Logger } from './logger.ts';
 import type { Shutdown } from './shutdown.ts';
 import { ensureDatabase, migrate } from './db/migrate.ts';
 import { openOrm, type Orm } from './db/orm.ts';
-import { syncConfig } from './db/sync.ts';
-import { createRedis } from './queues/connection.ts';
+import { closeRedis, createRedis } from './queues/connection.ts';
 import { closeQueues, createQueues, type Queues } from './queues/queues.ts';
-import { desiredSchedules, syncSchedules } from './queues/schedules.ts';
+import { applyConfig, reloadConfig, watchConfigVersion } from './reload.ts';
 import { startWorkers } from './queues/workers.ts';
 import { handlers } from './jobs.ts';
 import { startHealthServer } from './health.ts';
@@ -82,18 +81,33 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
   const orm = await openCheckedOrm(config, log, { migrate: options.migrate });
   shutdown.add('postgres', () => orm.close(true));
 
-  const synced = await syncConfig(orm.em.fork(), config);
-  log.info(synced, 'config synced');
-
   const redis = createRedis(config.redisUrl, 'worker');
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
+  shutdown.add('redis', () => closeRedis(redis));
   const queues = createQueues(redis, config.queuePrefix, log);
   shutdown.add('queues', () => closeQueues(queues));
-  await syncSchedules(queues, desiredSchedules(config.sources), log);
+  // Schedulers are synced by one process per configuration; the other starts skip them.
+  const reloadDeps = { orm, redis, queues, prefix: config.queuePrefix, log };
+  await applyConfig(config, reloadDeps);
 
   const services = await buildServices(config, orm, queues, log);
   shutdown.add('http', () => services.http.close());
+  // A reload anywhere (SIGHUP here or elsewhere, `enqueue reload`) gives every worker the new entities.
+  const reloadEntities = async () => {
+    services.entities = await loadEntityMatcher(orm.em.fork());
+    log.info({ entities: services.entities.size }, 'entity matcher reloaded');
+  };
+  const watcher = watchConfigVersion(redis, config.queuePrefix, reloadEntities, log);
+  shutdown.add('config-watch', () => watcher.stop());
+  const onHangup = () => {
+    if (shutdown.stopping) return;
+    log.info({ file: config.sourcesFile }, 'SIGHUP: reloading config');
+    void reloadConfig(process.env, reloadDeps)
+      .then((outcome) => (outcome.ok ? reloadEntities() : undefined))
+      .catch((err: unknown) => log.error({ err }, 'config reload failed, running config kept'));
+  };
+  process.on('SIGHUP', onHangup);
+  shutdown.add('sighup', () => process.off('SIGHUP', onHangup));
 
   const workerSet = startWorkers({
     orm,
@@ -136,7 +150,7 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
 export async function startBoardProcess(config: Config, log: Logger, shutdown: Shutdown): Promise<void> {
   const redis = createRedis(config.redisUrl, 'worker');
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  shutdown.add('redis', () => redis.quit().catch(() => redis.disconnect()));
+  shutdown.add('redis', () => closeRedis(redis));
   const queues = createQueues(redis, config.queuePrefix, log);
   shutdown.add('queues', () => closeQueues(queues));
   const board = await startBoard(config, queues, log);

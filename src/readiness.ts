@@ -4,7 +4,7 @@ import type { Liveness, ReadinessCheck } from './health.ts';
 import type { Logger } from './logger.ts';
 import { QUEUE_NAMES, type QueueName } from './queues/catalogue.ts';
 import type { Queues } from './queues/queues.ts';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './queues/connection.ts';
 
 /** Jobs waiting longer than this while a worker has free slots mean the worker is not consuming. */
 export const DEFAULT_STALL_MS = 60_000;
@@ -18,7 +18,7 @@ export function postgresCheck(orm: Orm): ReadinessCheck {
   return { name: 'postgres', check: async () => void (await orm.em.fork().execute('select 1')) };
 }
 
-export function redisCheck(redis: Redis): ReadinessCheck {
+export function redisCheck(redis: RedisClient): ReadinessCheck {
   return { name: 'redis', check: async () => void (await redis.ping()) };
 }
 

@@ -14,7 +14,8 @@ import { createRedis } from '../queues/connection.ts';
 import { closeQueues, createQueues, type Queues } from '../queues/queues.ts';
 import { createLogger } from '../logger.ts';
 import { followJobs } from './follow.ts';
-import { printStatus } from './status.ts';
+import { checkLimit, printStatus, StatusFilterError } from './status.ts';
+import { reloadConfig } from '../reload.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -105,9 +106,15 @@ const COMMANDS = {
   },
   status: {
     job: null,
-    usage: 'status',
-    help: 'Sources (schedule, next run, last success, failures, last error), queue counts and rollup lag.',
-    examples: ['npm run enqueue -- status', 'npm run enqueue -- status --json'],
+    usage: 'status [--failing] [--source PATTERN] [--limit N]',
+    help: 'A summary of sources (enabled, failing, backing off), then up to --limit sources (default 50: schedule, next run or backoff, last success, failures, last error), queue counts and rollup lag.',
+    examples: ['npm run enqueue -- status', 'npm run enqueue -- status --failing', "npm run enqueue -- status --source 'bbc-*' --limit 200", 'npm run enqueue -- status --json'],
+  },
+  reload: {
+    job: null,
+    usage: 'reload',
+    help: 'Re-read SOURCES_FILE and sync sources, entities and job schedulers now, without a restart (running workers pick up the entities within seconds). An invalid file is refused and nothing changes.',
+    examples: ['npm run enqueue -- reload', 'SOURCES_FILE=config/prod.json npm run enqueue -- reload'],
   },
 } as const;
 type Command = keyof typeof COMMANDS;
@@ -119,6 +126,9 @@ const OPTIONS = {
   from: { type: 'string' },
   to: { type: 'string' },
   entity: { type: 'string' },
+  failing: { type: 'boolean' },
+  source: { type: 'string' },
+  limit: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -221,7 +231,7 @@ function sourcesInFile(): { file: string; ids: string[] } | null {
 }
 
 /** Turns the command line into validated payloads, checking sources and entities against the database. */
-async function payloadsFor(command: Exclude<Command, 'status'>, args: Parsed, orm: Orm): Promise<{ job: JobName; data: object }[]> {
+async function payloadsFor(command: Exclude<Command, 'status' | 'reload'>, args: Parsed, orm: Orm): Promise<{ job: JobName; data: object }[]> {
   const em = orm.em.fork();
   const extra = args.positionals.slice(1);
   if (command !== 'fetch' && extra.length) throw new UsageError(`${command} takes no arguments (got ${extra.join(' ')})`);
@@ -341,8 +351,21 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     if (redisResult.status === 'rejected') throw redisResult.reason;
     queues = createQueues(redisResult.value, config.queuePrefix, createLogger('silent'));
     await checkSchema(pgResult.value, config);
+    if (command !== 'status' && (args.values.failing || args.values.source !== undefined || args.values.limit !== undefined)) throw new UsageError('--failing, --source and --limit belong to status');
     if (command === 'status') {
-      await printStatus({ orm: pgResult.value, queues, json: Boolean(args.values.json), out });
+      const filter = { failing: Boolean(args.values.failing), ...(args.values.source ? { source: args.values.source } : {}), ...(args.values.limit !== undefined ? { limit: checkLimit(args.values.limit) } : {}) };
+      await printStatus({ orm: pgResult.value, queues, json: Boolean(args.values.json), out, filter });
+      return 0;
+    }
+    if (command === 'reload') {
+      const outcome = await reloadConfig(process.env, { orm: pgResult.value, redis: redisResult.value, queues, prefix: config.queuePrefix, log: createLogger('silent') });
+      if (!outcome.ok) {
+        err.write(`enqueue: reload refused, nothing changed: ${outcome.problems.join('; ')}\n`);
+        return 2;
+      }
+      const sched = outcome.schedules.skipped ? `schedulers ${outcome.schedules.reason}` : `${outcome.schedules.upserted.length} scheduler(s) upserted, ${outcome.schedules.removed.length} removed, ${outcome.schedules.unchanged} unchanged`;
+      const summary = { file: outcome.file, sources: outcome.sources.sources, entities: outcome.sources.entities, changed_sources: outcome.sources.changedSources, changed_entities: outcome.sources.changedEntities, disabled_sources: outcome.sources.disabledSources.length, disabled_entities: outcome.sources.disabledEntities.length, config_version: outcome.version };
+      out.write(args.values.json ? `${JSON.stringify({ ...summary, schedules: outcome.schedules })}\n` : `reloaded ${outcome.file}: ${summary.sources} source(s) (${summary.changed_sources} changed, ${summary.disabled_sources} disabled), ${summary.entities} entit${summary.entities === 1 ? 'y' : 'ies'} (${summary.changed_entities} changed, ${summary.disabled_entities} disabled); ${sched}\n`);
       return 0;
     }
     const payloads = await payloadsFor(command, args, pgResult.value);
@@ -358,7 +381,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     const outcomes = await followJobs(queues, jobs, { json: Boolean(args.values.json), out, tty: Boolean((out as NodeJS.WriteStream).isTTY) });
     return outcomes.every((o) => o.state === 'completed') ? 0 : 1;
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof StatusFilterError) {
       err.write(`enqueue: ${e.message}\n`);
       return 2;
     }

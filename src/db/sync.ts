@@ -1,96 +1,105 @@
+import { sql as raw } from 'kysely';
 import type { EntityConfig, SourceConfig } from '../config.ts';
 import type { EntityManager } from './orm.ts';
 import { sql } from './sql.ts';
+
+export interface SyncResult {
+  sources: number;
+  entities: number;
+  /** Rows inserted or whose configuration changed (unchanged rows are not rewritten). */
+  changedSources: number;
+  changedEntities: number;
+  disabledSources: string[];
+  disabledEntities: string[];
+}
 
 /**
  * Makes the source and entity tables match the config file, idempotently. Sources and
  * entities missing from the file are disabled, never deleted: their articles and rollups
  * stay queryable.
+ *
+ * The whole file travels as ONE jsonb parameter per table (`jsonb_to_recordset`), so the
+ * statement size never depends on the number of sources: a multi-row VALUES list hits
+ * Postgres' 65,535 bind-parameter limit at ~8,200 sources. Rows whose configuration did not
+ * change are not rewritten (no dead tuples, `updated_at` keeps meaning "config changed").
  */
 export async function syncConfig(
   em: EntityManager,
   config: { sources: readonly SourceConfig[]; entities: readonly EntityConfig[] },
-): Promise<{ sources: number; entities: number; disabledSources: string[]; disabledEntities: string[] }> {
+): Promise<SyncResult> {
+  const sourceRows = JSON.stringify(
+    config.sources.map((s) => ({
+      id: s.id,
+      kind: s.kind,
+      url: s.url ?? null,
+      query: s.query ?? null,
+      every_ms: 'every' in s.schedule ? s.schedule.every : null,
+      pattern: 'pattern' in s.schedule ? s.schedule.pattern : null,
+      tz: 'tz' in s.schedule ? s.schedule.tz : null,
+      enabled: s.enabled,
+    })),
+  );
+  const entityRows = JSON.stringify(
+    config.entities.map((e) => ({
+      slug: e.slug,
+      name: e.name,
+      aliases: e.aliases,
+      category: e.category ?? null,
+      case_sensitive: e.caseSensitive,
+      require_any: e.requireAny,
+      exclude: e.exclude,
+    })),
+  );
   return em.transactional(async (tx) => {
     const db = sql(tx);
-    if (config.sources.length) {
-      await db
-        .insertInto('source')
-        .values(
-          config.sources.map((s) => ({
-            id: s.id,
-            kind: s.kind,
-            url: s.url ?? null,
-            query: s.query ?? null,
-            every_ms: 'every' in s.schedule ? s.schedule.every : null,
-            pattern: 'pattern' in s.schedule ? s.schedule.pattern : null,
-            tz: 'tz' in s.schedule ? s.schedule.tz : null,
-            enabled: s.enabled,
-          })),
-        )
-        .onConflict((oc) =>
-          oc.column('id').doUpdateSet((eb) => ({
-            kind: eb.ref('excluded.kind'),
-            url: eb.ref('excluded.url'),
-            query: eb.ref('excluded.query'),
-            every_ms: eb.ref('excluded.every_ms'),
-            pattern: eb.ref('excluded.pattern'),
-            tz: eb.ref('excluded.tz'),
-            enabled: eb.ref('excluded.enabled'),
-            updated_at: new Date(),
-          })),
-        )
-        .execute();
-    }
-    if (config.entities.length) {
-      await db
-        .insertInto('entity')
-        .values(
-          config.entities.map((e) => ({
-            slug: e.slug,
-            name: e.name,
-            aliases: e.aliases,
-            category: e.category ?? null,
-            case_sensitive: e.caseSensitive,
-            require_any: e.requireAny,
-            exclude: e.exclude,
-            enabled: true,
-          })),
-        )
-        .onConflict((oc) =>
-          oc.column('slug').doUpdateSet((eb) => ({
-            name: eb.ref('excluded.name'),
-            aliases: eb.ref('excluded.aliases'),
-            category: eb.ref('excluded.category'),
-            case_sensitive: eb.ref('excluded.case_sensitive'),
-            require_any: eb.ref('excluded.require_any'),
-            exclude: eb.ref('excluded.exclude'),
-            enabled: true,
-          })),
-        )
-        .execute();
-    }
-    const sourceIds = config.sources.map((s) => s.id);
+    // Rows equal to the file are filtered out before the upsert: ON CONFLICT DO UPDATE locks
+    // (and so writes) every conflicting row, even when its WHERE then skips the update.
+    const sources = await raw<{ id: string }>`
+      insert into source (id, kind, url, query, every_ms, pattern, tz, enabled)
+      select r.id, r.kind, r.url, r.query, r.every_ms, r.pattern, r.tz, r.enabled
+        from jsonb_to_recordset(${sourceRows}::jsonb)
+          as r(id text, kind text, url text, query text, every_ms integer, pattern text, tz text, enabled boolean)
+       where not exists (
+         select 1 from source s
+          where s.id = r.id
+            and (s.kind, s.url, s.query, s.every_ms, s.pattern, s.tz, s.enabled)
+                is not distinct from (r.kind, r.url, r.query, r.every_ms, r.pattern, r.tz, r.enabled))
+      on conflict (id) do update set
+        kind = excluded.kind, url = excluded.url, query = excluded.query, every_ms = excluded.every_ms,
+        pattern = excluded.pattern, tz = excluded.tz, enabled = excluded.enabled, updated_at = now()
+      returning source.id`.execute(db);
+    const entities = await raw<{ slug: string }>`
+      insert into entity (slug, name, aliases, category, case_sensitive, require_any, exclude, enabled)
+      select r.slug, r.name, r.aliases, r.category, r.case_sensitive, r.require_any, r.exclude, true
+        from jsonb_to_recordset(${entityRows}::jsonb)
+          as r(slug text, name text, aliases text[], category text, case_sensitive boolean, require_any text[], exclude text[])
+       where not exists (
+         select 1 from entity e
+          where e.slug = r.slug and e.enabled
+            and (e.name, e.aliases, e.category, e.case_sensitive, e.require_any, e.exclude)
+                is not distinct from (r.name, r.aliases, r.category, r.case_sensitive, r.require_any, r.exclude))
+      on conflict (slug) do update set
+        name = excluded.name, aliases = excluded.aliases, category = excluded.category,
+        case_sensitive = excluded.case_sensitive, require_any = excluded.require_any, exclude = excluded.exclude, enabled = true
+      returning entity.slug`.execute(db);
+    // An anti-join against the file's ids (hashed), never `id not in (…one parameter per id…)`.
+    const ids = config.sources.map((s) => s.id);
     const slugs = config.entities.map((e) => e.slug);
-    const disabledSources = await db
-      .updateTable('source')
-      .set({ enabled: false, updated_at: new Date() })
-      .where('enabled', '=', true)
-      .$if(sourceIds.length > 0, (q) => q.where('id', 'not in', sourceIds))
-      .returning('id')
-      .execute();
-    const disabledEntities = await db
-      .updateTable('entity')
-      .set({ enabled: false })
-      .where('enabled', '=', true)
-      .$if(slugs.length > 0, (q) => q.where('slug', 'not in', slugs))
-      .returning('slug')
-      .execute();
+    const disabledSources = await raw<{ id: string }>`
+      update source set enabled = false, updated_at = now()
+       where enabled and not exists (select 1 from unnest(${ids}::text[]) as f(id) where f.id = source.id)
+      returning id`.execute(db);
+    const disabledEntities = await raw<{ slug: string }>`
+      update entity set enabled = false
+       where enabled and not exists (select 1 from unnest(${slugs}::text[]) as f(slug) where f.slug = entity.slug)
+      returning slug`.execute(db);
     return {
       sources: config.sources.length,
       entities: config.entities.length,
-      disabledSources: disabledSources.map((r) => r.id),
-      disabledEntities: disabledEntities.map((r) => r.slug),
+      changedSources: sources.rows.length,
+      changedEntities: entities.rows.length,
+      disabledSources: disabledSources.rows.map((r) => r.id).sort(),
+      disabledEntities: disabledEntities.rows.map((r) => r.slug).sort(),
     };
   });
 }

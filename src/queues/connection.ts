@@ -1,4 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { parseRedisTarget, type RedisTarget } from './redis-target.ts';
+import { withDeadline } from '../shutdown.ts';
 
 /**
  * Workers block on Redis and must retry forever (BullMQ requires maxRetriesPerRequest:
@@ -6,10 +8,100 @@ import { Redis, type RedisOptions } from 'ioredis';
  */
 export type RedisRole = 'worker' | 'producer';
 
-export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
-  const options: RedisOptions =
-    role === 'worker'
-      ? { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: (times) => Math.min(times * 200, 5_000) }
-      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000, retryStrategy: (times) => (times > 3 ? null : 200 * times) };
-  return new Redis(url, { ...options, ...extra });
+/** A single node or a Redis Cluster: BullMQ accepts either as its connection. */
+export type RedisClient = Redis | Cluster;
+
+/** How long a TCP connect may take, for both roles. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A producer's command (and the handshake: HELLO, the ready check) may wait this long for an
+ * answer: a port that accepts but never answers fails within seconds instead of hanging.
+ * Workers get no command timeout: BullMQ's blocking commands legitimately wait.
+ */
+export const PRODUCER_COMMAND_TIMEOUT_MS = 5_000;
+
+function nodeOptions(role: RedisRole): RedisOptions {
+  return role === 'worker'
+    ? { maxRetriesPerRequest: null, enableReadyCheck: true, connectTimeout: CONNECT_TIMEOUT_MS }
+    : { maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS };
+}
+
+const workerRetry = (times: number) => Math.min(times * 200, 5_000);
+const producerRetry = (times: number) => (times > 3 ? null : 200 * times);
+
+export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}, clusterNodes?: string): RedisClient {
+  return createRedisFor(parseRedisTarget(url, clusterNodes), role, extra);
+}
+
+export function createRedisFor(target: RedisTarget, role: RedisRole, extra: RedisOptions = {}): RedisClient {
+  if (target.kind === 'single') {
+    const options: RedisOptions = { ...nodeOptions(role), retryStrategy: role === 'worker' ? workerRetry : producerRetry, ...(role === 'producer' ? { enableOfflineQueue: false } : {}) };
+    return new Redis(target.url, { ...options, ...extra });
+  }
+  const { lazyConnect, ...redisExtra } = extra;
+  const redisOptions: ClusterOptions['redisOptions'] = {
+    ...nodeOptions(role),
+    ...(target.username ? { username: target.username } : {}),
+    ...(target.password ? { password: target.password } : {}),
+    ...(target.tls ? { tls: {} } : {}),
+    ...(redisExtra as ClusterOptions['redisOptions']),
+  };
+  const options: ClusterOptions = {
+    redisOptions,
+    // A producer with the offline queue off would fail its first command: the slot map is
+    // not loaded yet. Its connect() is bounded by the ready timeout in connectWithin instead.
+    enableOfflineQueue: true,
+    enableReadyCheck: true,
+    clusterRetryStrategy: role === 'worker' ? workerRetry : producerRetry,
+    // A restarted or failed-over node comes back under the same address: reconnect to it.
+    clusterNodeRetryStrategy: (times) => Math.min(100 * times, 2_000),
+    slotsRefreshTimeout: 2_000,
+    // A command meets a restarting or failing-over master as "connection closed" or CLUSTERDOWN;
+    // each retry counts as a redirection: 120 x 250 ms rides out ~30 s instead of ioredis' ~2 s.
+    retryDelayOnFailover: 250,
+    retryDelayOnClusterDown: 250,
+    retryDelayOnTryAgain: 250,
+    maxRedirections: 120,
+    ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+  };
+  return new Cluster(target.nodes, options);
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * Connects a lazyConnect client and waits until it is ready, at most `ms`: the TCP connect
+ * timeout alone does not cover a server that accepts and then never answers the handshake.
+ * On timeout the client is disconnected and the error says where and how long.
+ */
+export async function connectWithin(client: RedisClient, ms: number, where: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis at ${where} within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([client.status === 'ready' ? Promise.resolve() : client.connect(), timeout]);
+  } catch (err) {
+    client.disconnect();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * QUIT, bounded: a cluster client whose node was restarted can leave QUIT unanswered, and a
+ * worker role has no command timeout; past `ms` the sockets are simply closed.
+ */
+export async function closeRedis(client: RedisClient, ms = 2_000): Promise<void> {
+  await withDeadline(
+    client.quit().then(
+      () => undefined,
+      () => client.disconnect(),
+    ),
+    ms,
+    () => client.disconnect(),
+  );
 }

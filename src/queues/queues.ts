@@ -1,13 +1,13 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import type { RedisClient } from './connection.ts';
 import { QUEUE_NAMES, type QueueName } from './catalogue.ts';
 import { DEFAULT_JOB_OPTIONS } from './job-options.ts';
 
 export type Queues = Record<QueueName, Queue>;
 
 /** One producer Queue per catalogue queue, sharing one connection. */
-export function createQueues(connection: Redis, prefix: string, log: Logger): Queues {
+export function createQueues(connection: RedisClient, prefix: string, log: Logger): Queues {
   const entries = QUEUE_NAMES.map((name) => {
     const queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
     queue.on('error', (err) => log.warn({ err, queue: name }, 'queue connection error'));

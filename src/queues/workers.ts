@@ -1,5 +1,5 @@
 import { MetricsTime, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { closeRedis, type RedisClient } from './connection.ts';
 import { checkPayload, isJobName, JOB_NAMES, QUEUE_NAMES, type QueueName } from './catalogue.ts';
 import { backoffStrategy } from './job-options.ts';
 import { runJob, type RunDeps } from './run-job.ts';
@@ -18,7 +18,7 @@ const STALLED_REASON = 'job stalled more than allowable limit';
 export interface WorkerOptions extends RunDeps {
   prefix: string;
   /** Each Worker gets its own connection: BullMQ blocks on it. */
-  connection: () => Redis;
+  connection: () => RedisClient;
   concurrency: Record<QueueName, number>;
 }
 
@@ -36,7 +36,7 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
   const missing = JOB_NAMES.filter((name) => typeof options.handlers[name] !== 'function');
   if (missing.length) throw new Error(`worker: no handler for job(s) ${missing.join(', ')}`);
 
-  const connections: Redis[] = [];
+  const connections: RedisClient[] = [];
   const entries = QUEUE_NAMES.map((queue) => {
     const connection = options.connection();
     connections.push(connection);
@@ -77,11 +77,12 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
             forced = true;
             options.log.warn({ queue: worker.name, grace_ms: graceMs }, 'active jobs did not finish in time: aborting them');
             worker.cancelAllJobs('shutdown grace period over');
-            await worker.close(true);
+            // Forced close can itself wait on a command a restarted Redis node never answers.
+            await withDeadline(worker.close(true), 2_000, () => worker.disconnect());
           }),
         ),
       );
-      await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+      await Promise.all(connections.map((c) => closeRedis(c)));
       return { forced };
     },
   };

@@ -16,7 +16,7 @@ import { diffRollups, expectRollupsEqualOracle, rollupRows } from '../rollup/ora
 const NOW = new Date();
 // Scheduled runs stay out of the way: these sources only run when enqueued by hand.
 const YEARLY = { cron: '0 0 1 1 *' };
-const JOBS = ['fetch', 'rollup', 'rebuild', 'rescore', 'prune', 'status'];
+const JOBS = ['fetch', 'rollup', 'rebuild', 'rescore', 'prune', 'status', 'reload'];
 /**
  * runCli with a ceiling: a script that never exits is killed after `limitMs` and reported as
  * `hung`, so a regression fails with its output instead of timing the whole test out.
@@ -102,7 +102,8 @@ describe('enqueue script against a worker process', () => {
       ['rollup', ['rollup', 'dirty']],
       ['rebuild', ['--from <date>', '--to <date>', '--entity <slug>', 'retention']],
       ['prune', ['prune', 'ARTICLE_RETENTION_DAYS']],
-      ['status', ['status', '--json']],
+      ['status', ['status', '--json', '--failing', '--source PATTERN', '--limit N']],
+      ['reload', ['reload', 'SOURCES_FILE', 'refused']],
     ])('%s --help explains the job and its options, exit 0', async (job, words) => {
       const result = await runCli([job, '--help'], env);
       expect(result.code).toBe(0);
@@ -123,7 +124,7 @@ describe('enqueue script against a worker process', () => {
       const result = await runCli(['reticulate', '--wait'], env);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
-      expect(result.stderr).toMatch(/^enqueue: unknown job "reticulate" \(jobs: fetch, rollup, rebuild, prune, status\)\n/);
+      expect(result.stderr).toMatch(/^enqueue: unknown job "reticulate" \(jobs: fetch, rollup, rebuild, prune, status, reload\)\n/);
     });
 
     it('unknown option: exit 2 naming the option and the nearest real one', async () => {

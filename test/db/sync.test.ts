@@ -60,4 +60,23 @@ describe('syncConfig', () => {
     await Promise.all([1, 2, 3, 4].map(() => syncConfig(db.orm.em.fork(), config)));
     expect((await db.pool.query(`select count(*)::int as n from entity where slug in ('x1','x2')`)).rows[0].n).toBe(2);
   });
+
+  it('syncs 100k sources and 10k entities (past the 65,535 bind-parameter limit) and rewrites only what changed', async () => {
+    const sources = Array.from({ length: 100_000 }, (_, i) => source(`s${i}`, i % 7 === 0 ? { schedule: { pattern: '*/5 * * * *', tz: 'Europe/Paris' } } : {}));
+    const entities = Array.from({ length: 10_000 }, (_, i) => entity(`e${i}`, { aliases: [`Alias ${i}`, `A${i}`], requireAny: i % 3 ? [] : ['market'] }));
+    const first = await syncConfig(db.orm.em.fork(), { sources, entities });
+    expect(first).toMatchObject({ sources: 100_000, entities: 10_000, changedSources: 100_000, changedEntities: 10_000 });
+    const counts = await db.pool.query(`select (select count(*)::int from source where enabled) as s, (select count(*)::int from entity where enabled) as e`);
+    expect(counts.rows[0]).toEqual({ s: 100_000, e: 10_000 });
+    const sample = await db.pool.query(`select every_ms, pattern, tz from source where id in ('s0', 's1') order by id`);
+    expect(sample.rows).toEqual([{ every_ms: null, pattern: '*/5 * * * *', tz: 'Europe/Paris' }, { every_ms: 60_000, pattern: null, tz: null }]);
+    const aliases = await db.pool.query(`select aliases, require_any from entity where slug = 'e3'`);
+    expect(aliases.rows[0]).toEqual({ aliases: ['Alias 3', 'A3'], require_any: ['market'] });
+
+    // One source changed, one removed, one entity renamed: exactly those rows are written.
+    const changed = sources.filter((s) => s.id !== 's99999').map((s) => (s.id === 's5' ? source('s5', { url: 'https://example.org/moved.xml' }) : s));
+    const renamed = entities.map((e) => (e.slug === 'e7' ? entity('e7', { name: 'Seven', aliases: e.aliases, requireAny: e.requireAny }) : e));
+    const second = await syncConfig(db.orm.em.fork(), { sources: changed, entities: renamed });
+    expect(second).toMatchObject({ changedSources: 1, changedEntities: 1, disabledSources: ['s99999'], disabledEntities: [] });
+  }, 120_000);
 });

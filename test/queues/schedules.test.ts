@@ -2,7 +2,8 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { createQueues, closeQueues } from '../../src/queues/queues.ts';
-import { desiredSchedules, syncSchedules, MAINTENANCE_SCHEDULES } from '../../src/queues/schedules.ts';
+import { desiredSchedules, syncSchedules, syncSchedulesOnce, planSchedules, schedulesHash, MAINTENANCE_SCHEDULES, type ExistingSchedule } from '../../src/queues/schedules.ts';
+import { redisKey } from '../../src/queues/keys.ts';
 import type { SourceConfig } from '../../src/config.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { deletePrefix, testPrefix } from '../support/redis.ts';
@@ -20,7 +21,7 @@ describe('syncSchedules', () => {
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     const queues = createQueues(redis, prefix, log);
     try {
-      return await syncSchedules(queues, desiredSchedules(sources), log);
+      return await syncSchedules(redis, queues, desiredSchedules(sources), log);
     } finally {
       await closeQueues(queues);
       redis.disconnect();
@@ -56,5 +57,101 @@ describe('syncSchedules', () => {
     const result = await boot(prefix, [source('a'), source('b', { enabled: false })]);
     expect(result.removed).toEqual(['fetch-b']);
     expect((await schedulers(prefix)).filter((s) => s.startsWith('ingest/'))).toEqual(['ingest/fetch-a']);
+  });
+
+  async function nextRuns(prefix: string) {
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const queues = createQueues(redis, prefix, log);
+    try {
+      const list = await queues.ingest.getJobSchedulers(0, -1);
+      return new Map(list.map((s) => [s.id ?? s.key, { next: s.next, every: s.every, pattern: s.pattern }]));
+    } finally {
+      await closeQueues(queues);
+      redis.disconnect();
+    }
+  }
+
+  it('touches only the scheduler of a source that was added, changed or removed', async () => {
+    const prefix = testPrefix('sched');
+    prefixes.push(prefix);
+    const base = Array.from({ length: 50 }, (_, i) => source(`s${i}`));
+    const first = await boot(prefix, base);
+    expect(first.upserted).toHaveLength(50 + MAINTENANCE_SCHEDULES.length);
+    const before = await nextRuns(prefix);
+
+    const again = await boot(prefix, base);
+    expect(again).toEqual({ upserted: [], removed: [], unchanged: 50 + MAINTENANCE_SCHEDULES.length });
+
+    const added = await boot(prefix, [...base, source('new')]);
+    expect(added).toEqual({ upserted: ['fetch-new'], removed: [], unchanged: 50 + MAINTENANCE_SCHEDULES.length });
+
+    const changed = await boot(prefix, [...base.filter((s) => s.id !== 's3'), source('s3', { schedule: { pattern: '*/10 * * * *', tz: 'Asia/Tokyo' } }), source('new')]);
+    expect(changed.upserted).toEqual(['fetch-s3']);
+    expect(changed.removed).toEqual([]);
+
+    const removed = await boot(prefix, [...base.filter((s) => s.id !== 's7' && s.id !== 's3'), source('s3', { schedule: { pattern: '*/10 * * * *', tz: 'Asia/Tokyo' } }), source('new')]);
+    expect(removed).toMatchObject({ upserted: [], removed: ['fetch-s7'] });
+
+    const after = await nextRuns(prefix);
+    expect(after.get('fetch-s3')).toMatchObject({ pattern: '*/10 * * * *' });
+    expect(after.has('fetch-s7')).toBe(false);
+    // Untouched schedulers keep their next run: nothing re-upserted them.
+    for (const id of ['fetch-s0', 'fetch-s25', 'fetch-s49']) expect(after.get(id)).toEqual(before.get(id));
+  });
+
+  it('syncs once per configuration: one elected process among concurrent starts, the rest skip', async () => {
+    const prefix = testPrefix('sched');
+    prefixes.push(prefix);
+    const sources = Array.from({ length: 20 }, (_, i) => source(`e${i}`));
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const queues = createQueues(redis, prefix, log);
+    try {
+      const desired = desiredSchedules(sources);
+      const results = await Promise.all([1, 2, 3, 4, 5].map(() => syncSchedulesOnce(redis, prefix, queues, desired, log)));
+      expect(results.filter((r) => !r.skipped)).toHaveLength(1);
+      expect(results.filter((r) => r.skipped).length).toBe(4);
+      expect(await redis.get(redisKey(prefix, 'schedules', 'hash'))).toBe(schedulesHash(desired));
+      expect(await redis.exists(redisKey(prefix, 'schedules', 'lock'))).toBe(0);
+      expect(await syncSchedulesOnce(redis, prefix, queues, desired, log)).toEqual({ skipped: true, reason: 'up to date' });
+
+      // Removed by hand (e.g. on the board): a plain start trusts the hash, a forced sync restores it.
+      await queues.ingest.removeJobScheduler('fetch-e4');
+      expect(await syncSchedulesOnce(redis, prefix, queues, desired, log)).toMatchObject({ skipped: true });
+      expect(await syncSchedulesOnce(redis, prefix, queues, desired, log, { force: true })).toMatchObject({ skipped: false, upserted: ['fetch-e4'], removed: [] });
+
+      // A new configuration is synced by the next start.
+      const grown = desiredSchedules([...sources, source('e20')]);
+      expect(await syncSchedulesOnce(redis, prefix, queues, grown, log)).toMatchObject({ skipped: false, upserted: ['fetch-e20'] });
+    } finally {
+      await closeQueues(queues);
+      redis.disconnect();
+    }
+  });
+});
+
+describe('planSchedules', () => {
+  const existing = (id: string, extra: Partial<ExistingSchedule> = {}): ExistingSchedule => ({ id, name: 'fetch', every: 60_000, data: { sourceId: id.replace(/^fetch-/, '') }, ...extra });
+  const none = { ingest: [], rollup: [], maintenance: [] };
+
+  it('is a pure diff: new and changed are upserted, unwanted removed, equal left alone', () => {
+    const desired = desiredSchedules([source('a'), source('b'), source('c', { schedule: { pattern: '0 * * * *', tz: 'UTC' } })]).filter((d) => d.job === 'fetch');
+    const plan = planSchedules(desired, {
+      ...none,
+      ingest: [existing('fetch-a'), existing('fetch-b', { every: 120_000 }), existing('fetch-gone')],
+      maintenance: [existing('old', { name: 'prune', data: {} })],
+    });
+    expect(plan.upsert.map((u) => u.schedule.id)).toEqual(['fetch-b', 'fetch-c']);
+    expect(plan.remove).toEqual([{ queue: 'ingest', id: 'fetch-gone' }, { queue: 'maintenance', id: 'old' }]);
+    expect(plan.unchanged).toBe(1);
+  });
+
+  it('sees a changed time zone or payload as a change, and ignores the order of the file', () => {
+    const [cron] = desiredSchedules([source('c', { schedule: { pattern: '0 * * * *', tz: 'UTC' } })]);
+    expect(planSchedules([cron!], { ...none, ingest: [existing('fetch-c', { every: undefined, pattern: '0 * * * *', tz: 'Europe/Paris' })] }).upsert).toHaveLength(1);
+    expect(planSchedules([cron!], { ...none, ingest: [existing('fetch-c', { every: undefined, pattern: '0 * * * *', tz: 'UTC' })] }).unchanged).toBe(1);
+    expect(planSchedules([cron!], { ...none, ingest: [existing('fetch-c', { every: undefined, pattern: '0 * * * *', tz: 'UTC', data: { sourceId: 'other' } })] }).upsert).toHaveLength(1);
+    const ab = desiredSchedules([source('a'), source('b')]);
+    expect(schedulesHash(ab)).toBe(schedulesHash([...ab].reverse()));
+    expect(schedulesHash(ab)).not.toBe(schedulesHash(desiredSchedules([source('a'), source('b', { schedule: { every: 1000 } })])));
   });
 });

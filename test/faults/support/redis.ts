@@ -11,6 +11,8 @@ export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 export interface PrivateRedis {
   port: number;
   url: string;
+  /** Its working directory (AOF, cluster config file). */
+  dir: string;
   /** Stops the server (SIGTERM: with AOF on it flushes first; SIGKILL loses what was not written). */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Starts it again on the same port and directory. */
@@ -24,6 +26,8 @@ export interface RedisOptions {
    * queues and job schedulers. Off, a restart is a data wipe rather than a restart.
    */
   persist?: boolean;
+  /** More redis-server arguments (e.g. `--cluster-enabled yes` for a cluster node). */
+  extraArgs?: string[];
 }
 
 /** A throwaway redis-server on a free port, in its own temp dir, torn down with `teardown`. */
@@ -36,6 +40,7 @@ export async function startRedis(teardown: Teardown, options: RedisOptions = {})
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir,
     '--appendonly', options.persist ? 'yes' : 'no', '--appendfsync', 'everysec',
     '--maxmemory-policy', 'noeviction', '--protected-mode', 'no', '--daemonize', 'no', '--loglevel', 'warning',
+    ...(options.extraArgs ?? []),
   ];
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
 
@@ -74,5 +79,5 @@ export async function startRedis(teardown: Teardown, options: RedisOptions = {})
     await stop('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-  return { port, url: `redis://127.0.0.1:${port}`, stop, start, running };
+  return { port, url: `redis://127.0.0.1:${port}`, dir, stop, start, running };
 }

@@ -20,6 +20,8 @@ import { diffRollups, oracleRows, rollupRows } from '../../rollup/oracle.ts';
 import { freePort } from '../../support/processes.ts';
 import { startPostgres, type PrivateCluster } from './postgres.ts';
 import { startRedis, type PrivateRedis, type RedisOptions } from './redis.ts';
+import { startRedisCluster, type PrivateRedisCluster } from '../../support/redis-cluster.ts';
+import { effectivePrefix, parseRedisTarget } from '../../../src/queues/redis-target.ts';
 import { sleep, Teardown } from './teardown.ts';
 import { startNode, type NodeProcess } from './worker.ts';
 import packageJson from '../../../package.json' with { type: 'json' };
@@ -29,9 +31,13 @@ const WORKER_NODE_ARGS = packageJson.scripts.worker.split(/\s+/).filter((arg) =>
 
 export interface Stack {
   teardown: Teardown;
+  /** With `redisCluster`, the whole cluster: stop/start act on every node, `url` is the cluster URL. */
   redis: PrivateRedis;
+  /** Set when the stack runs on a Redis Cluster (startStack's `redisCluster` option). */
+  redisCluster?: PrivateRedisCluster;
   cluster: PrivateCluster;
   databaseUrl: string;
+  /** The prefix the queues run under (on a cluster, with its {hash tag}). */
   prefix: string;
   /** A plain pg pool on the private database, for checks that must not go through the code under test. */
   pool: pg.Pool;
@@ -73,13 +79,31 @@ export interface WorkerProcess extends NodeProcess {
   readiness(): Promise<number>;
 }
 
-export async function startStack(label: string, options: { redis?: RedisOptions } = {}): Promise<Stack> {
+/** One Redis-shaped handle over a whole cluster, so scenarios written for one node keep working. */
+function wholeCluster(c: PrivateRedisCluster): PrivateRedis {
+  return {
+    port: c.nodes[0]!.port,
+    url: c.url,
+    dir: c.nodes[0]!.dir,
+    stop: async (signal) => void (await Promise.all(c.nodes.map((n) => n.stop(signal)))),
+    start: async () => {
+      await Promise.all(c.nodes.map((n) => n.start()));
+      await c.waitOk();
+    },
+    running: () => c.nodes.every((n) => n.running()),
+  };
+}
+
+export async function startStack(label: string, options: { redis?: RedisOptions; redisCluster?: boolean } = {}): Promise<Stack> {
   const teardown = new Teardown();
   const dir = mkdtempSync(join(tmpdir(), `np-faults-${label}-`));
   teardown.add('temp dir', () => rmSync(dir, { recursive: true, force: true }));
-  const [redis, cluster] = await Promise.all([startRedis(teardown, options.redis), startPostgres(teardown)]);
+  const [redisCluster, cluster] = await Promise.all([options.redisCluster ? startRedisCluster(teardown) : undefined, startPostgres(teardown)]);
+  const redis = redisCluster ? wholeCluster(redisCluster) : await startRedis(teardown, options.redis);
   const databaseUrl = cluster.url('newspulse');
-  const prefix = `npf_${label}_${randomBytes(4).toString('hex')}`;
+  const rawPrefix = `npf_${label}_${randomBytes(4).toString('hex')}`;
+  // Workers get the plain prefix and add the hash tag themselves (config); producers here use the result.
+  const prefix = effectivePrefix(rawPrefix, parseRedisTarget(redis.url));
   const sourcesFile = join(dir, 'sources.json');
   const writeSources = (content: { entities?: unknown[]; sources: unknown[] }) =>
     writeFileSync(sourcesFile, JSON.stringify({ entities: content.entities ?? entities, sources: content.sources }, null, 2));
@@ -88,7 +112,7 @@ export async function startStack(label: string, options: { redis?: RedisOptions 
   const env = async (extra: Record<string, string> = {}) => ({
     DATABASE_URL: databaseUrl,
     REDIS_URL: redis.url,
-    QUEUE_PREFIX: prefix,
+    QUEUE_PREFIX: rawPrefix,
     SOURCES_FILE: sourcesFile,
     HEALTH_PORT: String(await freePort()),
     ROLLUP_DEBOUNCE: '500ms',
@@ -120,6 +144,7 @@ export async function startStack(label: string, options: { redis?: RedisOptions 
   const stack: Stack = {
     teardown,
     redis,
+    ...(redisCluster ? { redisCluster } : {}),
     cluster,
     databaseUrl,
     prefix,

@@ -1,0 +1,36 @@
+import { Worker, Queue } from 'bullmq';
+import { createRedis, closeRedis } from '../src/queues/connection.ts';
+import { startRedisCluster } from '../test/support/redis-cluster.ts';
+import { Teardown, sleep } from '../test/faults/support/teardown.ts';
+const teardown = new Teardown();
+try {
+  const c = await startRedisCluster(teardown);
+  const prefix = '{exp}';
+  const conn = () => { const r = createRedis(c.url, 'worker'); r.on('error', () => {}); return r; };
+  const qc = conn();
+  const q = new Queue('ingest', { connection: qc, prefix });
+  let done = 0;
+  const wc = conn();
+  const q2 = new Queue('rollup', { connection: qc, prefix });
+  let addsPending = 0;
+  const w = new Worker('ingest', async () => { addsPending++; await q2.add('refresh', {}, { deduplication: { id: 'r', ttl: 1000 } }); addsPending--; done++; }, { connection: wc, prefix, concurrency: 4 });
+  w.on('error', (e) => console.log('worker error', e.message));
+  await q.upsertJobScheduler('s', { every: 500 }, { name: 'fetch', data: {} });
+  await sleep(3000);
+  console.log('done before', done);
+  const node = await c.nodeFor(`${prefix}:x`);
+  await node.stop('SIGTERM'); await sleep(5000); await node.start(); await c.waitOk(60000);
+  const d0 = done; await sleep(5000); console.log('done after restart', done - d0, 'adds pending', addsPending);
+  const ta = performance.now(); const ra = await Promise.race([q.add('x', {}).then(() => 'added'), sleep(5000).then(() => 'timeout')]); console.log('q.add after restart', ra, Math.round(performance.now() - ta));
+  const tg = performance.now(); const rg = await Promise.race([qc.get('{exp}:k').then(() => 'got'), sleep(5000).then(() => 'timeout')]); console.log('get after restart', rg, Math.round(performance.now() - tg));
+  let t = performance.now();
+  const closing = w.close();
+  const r = await Promise.race([closing.then(() => 'closed'), sleep(8000).then(() => 'timeout')]);
+  console.log('worker.close', r, Math.round(performance.now() - t));
+  t = performance.now();
+  await closeRedis(wc); console.log('closeRedis wc', Math.round(performance.now() - t));
+  t = performance.now();
+  const r2 = await Promise.race([q.close().then(() => 'closed'), sleep(5000).then(() => 'timeout')]);
+  console.log('queue.close', r2, Math.round(performance.now() - t));
+  await closeRedis(qc);
+} finally { await teardown.releaseAll(); process.exit(0); }
