@@ -827,5 +827,5 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     expect(await h.queues.ingest.getJobCounts('active', 'waiting', 'delayed')).toEqual({ active: 0, waiting: 0, delayed: 0 });
     expect((await runFetch(h, 'good')).result).toMatchObject({ fetched: 8, inserted: 8 });
     expect(await articles('good')).toBe(8);
-  });
+  }, 180_000); // one fetch per fixture (80+), on a machine other suites share
 });
