@@ -38,6 +38,7 @@ export interface PersistResult {
 
 // Rows travel as one array per column (unnest), so a batch is one short statement with a
 // dozen parameters instead of thousands: measured faster than multi-row VALUES.
+// MikroORM's own bulk insert, same 10k rows (bench/job-path.ts): em.insertMany 0.45x, qb insert..onConflict().ignore() 0.30x of unnest; neither returns the inserted ids the links need.
 const BATCH = 5_000;
 const HOUR_MS = 3_600_000;
 

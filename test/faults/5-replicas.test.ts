@@ -30,11 +30,14 @@ describe('fault 5: replicas restarted repeatedly', () => {
   let stack: Stack;
   let server: FeedServer;
   const feeds = new Map(SOURCES.map((id) => [id, growingFeed(id, ORIGIN, { step: 3, window: 80 })]));
+  // Slow while the replicas run; fast for the final drain, or 1 s schedules of 1.5 s fetches keep
+  // the queue busy forever.
+  let slow = true;
 
   beforeAll(async () => {
     stack = await startStack('replicas');
     server = await startFeedServer(stack.teardown);
-    for (const [id, feed] of feeds) server.route(`/${id}.xml`, (req, res) => void setTimeout(() => void feed.handler(req, res), RESPONSE_MS));
+    for (const [id, feed] of feeds) server.route(`/${id}.xml`, (req, res) => void setTimeout(() => void feed.handler(req, res), slow ? RESPONSE_MS : 0));
     stack.writeSources({ sources: SOURCES.map((id) => ({ id, kind: 'feed', url: server.url(`/${id}.xml`), every: '1s' })) });
   });
   afterAll(() => stack?.teardown.releaseAll());
@@ -77,6 +80,7 @@ describe('fault 5: replicas restarted repeatedly', () => {
       for (const w of workers) exits.push(await w.kill('SIGTERM'));
       f.clean_exits = exits.filter((c) => c === 0).length;
       f.pending_scheduled_runs = pendingRuns;
+      slow = false;
       const settle = await stack.startWorker('replica-settle', WORKER_ENV);
       // A job abandoned by a forced stop would come back as stalled 30-60 s later: allow for it.
       await stack.waitDrained(150_000, ['ingest', 'rollup']);
