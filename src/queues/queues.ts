@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { RedisClient } from './connection.ts';
 import { QUEUE_NAMES, type QueueName } from './catalogue.ts';
 import { DEFAULT_JOB_OPTIONS } from './job-options.ts';
+import { withDeadline } from '../shutdown.ts';
 
 export type Queues = Record<QueueName, Queue>;
 
@@ -16,6 +17,7 @@ export function createQueues(connection: RedisClient, prefix: string, log: Logge
   return Object.fromEntries(entries) as Queues;
 }
 
-export async function closeQueues(queues: Queues): Promise<void> {
-  await Promise.all(Object.values(queues).map((q) => q.close()));
+/** Closes every queue, bounded: after a Redis (cluster node) restart a close can wait on a reply that never comes. */
+export async function closeQueues(queues: Queues, ms = 2_000): Promise<void> {
+  await Promise.all(Object.values(queues).map((q) => withDeadline(q.close(), ms, () => q.disconnect())));
 }
