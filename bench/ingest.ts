@@ -28,6 +28,8 @@ import { ensureDatabase, migrate } from '../src/db/migrate.ts';
 import { openOrm, type Orm } from '../src/db/orm.ts';
 import { syncConfig } from '../src/db/sync.ts';
 import { persistItems } from '../src/ingest/persist.ts';
+import { ensurePartitions } from '../src/db/partitions.ts';
+import { sql } from '../src/db/sql.ts';
 import { prepareArticles, type PreparedArticle } from '../src/ingest/prepare.ts';
 import { handlers } from '../src/jobs.ts';
 import { buildServices } from '../src/process.ts';
@@ -220,6 +222,10 @@ async function main(): Promise<void> {
     ROLLUP_DEBOUNCE: '1h',
   });
   await syncConfig(orm.em.fork(), config);
+  // The pre-filled history reaches 60 days back: its months (persist would make them on demand).
+  await orm.em.fork().transactional(async (tx) => {
+    for (const table of ['article', 'article_entity'] as const) await ensurePartitions(sql(tx), table, new Date(Date.now() - 62 * 86_400_000), new Date());
+  });
   await prefill(pool);
 
   releasers.push({ name: `redis prefix ${prefix}`, release: () => deletePrefix(prefix) });

@@ -3,6 +3,8 @@ import { pruneRaw } from '../../src/rollup/prune.ts';
 import { refreshDirty } from '../../src/rollup/refresh.ts';
 import { DAY_MS } from '../../src/rollup/buckets.ts';
 import { persistItems } from '../../src/ingest/persist.ts';
+import { ensurePartitions } from '../../src/db/partitions.ts';
+import { sql } from '../../src/db/sql.ts';
 import type { PreparedArticle } from '../../src/ingest/prepare.ts';
 import { rollupSnapshot } from './oracle.ts';
 import { createEntities, createRollupDatabase, ingestArticles, ingestTrends, SOURCE_ID, type SeedArticle } from './seed.ts';
@@ -45,6 +47,7 @@ describe('pruneRaw', () => {
       { key: 'old', observedAt: new Date('2026-08-10T05:00:00Z'), entityIds: entities },
       { key: 'new', observedAt: new Date('2026-11-10T05:00:00Z'), entityIds: entities },
     ]);
+    await db.rollupOrm.em.fork().transactional((tx) => ensurePartitions(sql(tx), 'job_run', new Date('2026-07-01T00:00:00Z'), new Date('2026-12-01T00:00:00Z')));
     // One job run a day for 130 days: the job-run cutoff (30 days) is 2026-10-23T12:00Z, so July .. September go.
     await db.pool.query(
       `insert into job_run (queue, job_name, job_id, attempt, status, started_at)
