@@ -82,9 +82,17 @@ else
   tar -xzf "$ctx"/node-linux-*.tgz -C "$ctx/node" --strip-components=1 package/bin/node
   tar -xzf "$ctx"/npm-*.tgz -C "$ctx/npm" --strip-components=1
   rm -f "$ctx"/*.tgz
+  # This machine's own CA certificates (e.g. a TLS-intercepting egress proxy): without them npm
+  # ci inside `docker build` fails with SELF_SIGNED_CERT_IN_CHAIN. Node reads NODE_EXTRA_CA_CERTS,
+  # not the system store, so point it at the bundle update-ca-certificates writes.
+  mkdir -p "$ctx/ca"
+  cp /usr/local/share/ca-certificates/*.crt "$ctx/ca/" 2>/dev/null || true
   build -t "$NODE_TAG" -f - "$ctx" <<EOF
 FROM $DEBIAN_TAG
 RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+COPY ca/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 COPY node/bin/node /usr/local/bin/node
 COPY npm /usr/local/lib/node_modules/npm
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\
