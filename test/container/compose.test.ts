@@ -127,7 +127,7 @@ describe.skipIf(!engine.ok || !engine.compose)('docker compose stack', () => {
   it('comes up: postgres and redis healthy, migrate done before workers start, worker ready, board 401/200', async () => {
     const started = Date.now();
     await composeOk(['up', '-d', '--no-build'], { withPassword: true });
-    const worker = only(await waitFor('a healthy worker', () => healthy('worker')), 'worker');
+    const worker = only(await waitFor('a healthy worker', () => healthy('worker'), 360_000), 'worker');
     figure('`up -d` to worker healthy', `${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(await waitFor('healthy postgres', () => healthy('postgres'))).toHaveLength(1);
     expect(await waitFor('healthy redis', () => healthy('redis'))).toHaveLength(1);
@@ -163,7 +163,7 @@ describe.skipIf(!engine.ok || !engine.compose)('docker compose stack', () => {
 
   it('--scale worker=3 shares the queues with one scheduler each', async () => {
     await composeOk(['up', '-d', '--no-build', '--scale', 'worker=3'], { withPassword: true });
-    const workers = await waitFor('three healthy workers', () => healthy('worker', 3));
+    const workers = await waitFor('three healthy workers', () => healthy('worker', 3), 360_000);
     expect(workers).toHaveLength(3);
 
     // Every worker container holds BullMQ consumer connections: they share the same queues.
