@@ -219,7 +219,11 @@ describe.skipIf(!engine.ok || !engine.compose)('docker compose stack', () => {
     writeFileSync(join(dir, 'phase'), '2\n');
     const enqueued = await compose(['run', '--rm', '--no-deps', 'worker', 'node', 'src/cli/enqueue.ts', 'fetch', '--all']);
     expect(enqueued.code, enqueued.stdout + enqueued.stderr).toBe(0);
-    await waitFor('fetches in flight', async () => (Number(await psql("select count(*) from job_run where status = 'running'")) > 0 ? true : undefined), 60_000, 250);
+    const inFlight = await waitFor('fetches in flight', async () => {
+      const running = Number(await psql("select count(*) from job_run where status = 'running'"));
+      return running > 0 ? running : undefined;
+    }, 60_000, 250);
+    figure('fetches in flight at kill -9', String(inFlight));
     const victim = only(await inspect('worker'), 'worker');
     await composeOk(['kill', '-s', 'KILL', 'worker']);
     const killed = only(JSON.parse((await ok('docker', ['inspect', victim.Id])).stdout) as Inspect[], 'killed worker');
