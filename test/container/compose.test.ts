@@ -95,12 +95,13 @@ describe.skipIf(!engine.ok || !engine.compose)('docker compose stack', () => {
         '  feeds:',
         `    image: ${TEST_IMAGE}`,
         '    command: ["node", "/probe/feed-server.mjs"]',
-        `    environment: { FEED_ITEMS: "${ITEMS_PER_PHASE}", FEED_DELAY_MS: "8000" }`,
+        `    environment: { FEED_ITEMS: "${ITEMS_PER_PHASE}", FEED_HOLD_MS: "90000" }`,
         `    volumes: ["${dir}:/probe:ro"]`,
         ...['migrate', 'worker', 'board'].flatMap((s) => [
           `  ${s}:`,
           `    image: ${TEST_IMAGE}`,
-          '    environment: { SOURCES_FILE: /probe/sources.json, FETCH_ALLOW_PRIVATE: "true" }',
+          // HTTP_TIMEOUT above the feed server's hold, so held fetches wait instead of failing.
+          '    environment: { SOURCES_FILE: /probe/sources.json, FETCH_ALLOW_PRIVATE: "true", HTTP_TIMEOUT: "120s" }',
           `    volumes: ["${dir}:/probe:ro"]`,
         ]),
         '',
@@ -215,7 +216,7 @@ describe.skipIf(!engine.ok || !engine.compose)('docker compose stack', () => {
     const before = await articles();
     expect(before).toBe(SOURCES.length * ITEMS_PER_PHASE);
 
-    // Phase 2: each feed doubles and answers after 8 s, so the kill lands mid-fetch.
+    // Phase 2: each feed doubles and holds its answer until released, so the kill lands mid-fetch.
     writeFileSync(join(dir, 'phase'), '2\n');
     const enqueued = await compose(['run', '--rm', '--no-deps', 'worker', 'node', 'src/cli/enqueue.ts', 'fetch', '--all']);
     expect(enqueued.code, enqueued.stdout + enqueued.stderr).toBe(0);
@@ -232,6 +233,7 @@ describe.skipIf(!engine.ok || !engine.compose)('docker compose stack', () => {
 
     const restarted = Date.now();
     await composeOk(['up', '-d', '--no-build'], { withPassword: true });
+    writeFileSync(join(dir, 'release'), 'now\n');
     await waitFor('every phase-2 item stored', async () => ((await articles()) === SOURCES.length * 2 * ITEMS_PER_PHASE ? true : undefined), 300_000, 2_000);
     figure('`up` after kill -9 to every item stored (lock expiry + stalled check)', `${((Date.now() - restarted) / 1000).toFixed(1)} s`);
     expect(Number(await psql('select count(distinct url_key) from article'))).toBe(SOURCES.length * 2 * ITEMS_PER_PHASE);
