@@ -163,6 +163,12 @@ const envSchema = z.object({
   JOB_RUN_RETENTION_DAYS: positiveInt.default(30),
   ROLLUP_DEBOUNCE: durationVar.default(2_000),
   READINESS_STALL: durationVar.default(60_000),
+  // Read side (src/api): same binding rule as the board, see src/api/access.ts.
+  API_PORT: port.default(3001),
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  API_CORS_ORIGINS: z.string().optional(),
+  API_RATE_LIMIT: positiveInt.default(600),
+  API_LIVE_POLL: durationVar.default(2_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -183,6 +189,8 @@ export interface Config {
   rollupDebounceMs: number;
   /** /readyz turns red when jobs wait longer than this while workers have free slots. */
   readinessStallMs: number;
+  /** The read side: HTTP API + dashboard. CORS is off unless origins are listed; rate limit is per minute per client. */
+  api: { port: number; host: string; corsOrigins: readonly string[]; rateLimitPerMinute: number; livePollMs: number };
   entities: readonly EntityConfig[];
   sources: readonly SourceConfig[];
 }
@@ -237,6 +245,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
     retention: { articleDays: e.ARTICLE_RETENTION_DAYS, jobRunDays: e.JOB_RUN_RETENTION_DAYS },
     rollupDebounceMs: e.ROLLUP_DEBOUNCE,
     readinessStallMs: e.READINESS_STALL,
+    api: {
+      port: e.API_PORT,
+      host: e.API_HOST,
+      corsOrigins: (e.API_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+      rateLimitPerMinute: e.API_RATE_LIMIT,
+      livePollMs: e.API_LIVE_POLL,
+    },
     entities: sources.value.entities,
     sources: sources.value.sources.map(toSourceConfig),
   });

@@ -4,7 +4,7 @@ import { openOrm } from '../../src/db/orm.ts';
 import { databaseUrl } from '../support/env.ts';
 import { createTestDatabase, dropDatabase, uniqueName, type TestDatabase } from '../support/db.ts';
 
-const TABLES = ['article', 'article_entity', 'entity', 'job_run', 'rollup_dirty', 'sentiment_rollup', 'source', 'trend', 'trend_entity'];
+const TABLES = ['api_key', 'article', 'article_entity', 'entity', 'job_run', 'rollup_dirty', 'sentiment_rollup', 'source', 'trend', 'trend_entity'];
 
 describe('migrations', () => {
   const created: TestDatabase[] = [];
@@ -23,7 +23,7 @@ describe('migrations', () => {
     const orm = await openOrm(url);
     try {
       const first = await migrate(orm);
-      expect(first).toHaveLength(1);
+      expect(first).toHaveLength(2);
       const second = await migrate(orm);
       expect(second).toEqual([]);
       const rows = await orm.em.fork().execute<{ table_name: string }[]>(
@@ -42,9 +42,9 @@ describe('migrations', () => {
     const orms = await Promise.all([1, 2, 3, 4].map(() => openOrm(db.url)));
     try {
       const results = await Promise.all(orms.map((orm) => migrate(orm)));
-      expect(results.flat()).toHaveLength(1);
+      expect(results.flat()).toHaveLength(2);
       const { rows } = await db.pool.query('select count(*)::int as n from mikro_orm_migrations');
-      expect(rows[0].n).toBe(1);
+      expect(rows[0].n).toBe(2);
     } finally {
       await Promise.all(orms.map((orm) => orm.close(true)));
     }
