@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const MODULES = ['ingest-pure.ts', 'ingest.ts', 'freshness.ts', 'rollup.ts'];
+const MODULES = ['ingest-pure.ts', 'ingest.ts', 'freshness.ts', 'rollup.ts', 'api.ts'];
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 function run(file: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

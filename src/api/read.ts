@@ -34,6 +34,30 @@ export async function findEntity(em: EntityManager, slug: string): Promise<Entit
   return row ?? null;
 }
 
+/**
+ * slug -> entity, remembered for `ttlMs`: every series and article request starts with this
+ * lookup, and entities change only when the config is synced. A rename or removal shows after
+ * at most `ttlMs`; an unknown slug is always asked again (new entities appear at once).
+ */
+export class EntityLookup {
+  readonly #ttlMs: number;
+  readonly #known = new Map<string, { entity: EntityRef; at: number }>();
+
+  constructor(ttlMs = 30_000) {
+    this.#ttlMs = ttlMs;
+  }
+
+  async find(em: EntityManager, slug: string): Promise<EntityRef | null> {
+    const hit = this.#known.get(slug);
+    if (hit && Date.now() - hit.at < this.#ttlMs) return hit.entity;
+    const entity = await findEntity(em, slug);
+    if (this.#known.size >= 10_000) this.#known.clear();
+    if (entity) this.#known.set(slug, { entity, at: Date.now() });
+    else this.#known.delete(slug);
+    return entity;
+  }
+}
+
 export async function findEntities(em: EntityManager, slugs: readonly string[]): Promise<EntityRef[]> {
   if (!slugs.length) return [];
   return sql(em).selectFrom('entity').select(['id', 'slug', 'name', 'category', 'enabled']).where('slug', 'in', slugs).execute();

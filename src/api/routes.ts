@@ -3,15 +3,15 @@ import type { EntityManager } from '../db/orm.ts';
 import { objectsToCsv } from './csv.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { articleRange, fillGaps, RangeError400, seriesRange } from './range.ts';
-import { findEntities, findEntity, listEntities, readArticles, readJobRuns, readSeries, readSources, readTrends, type EntityRef } from './read.ts';
+import { findEntities, listEntities, type EntityLookup, readArticles, readJobRuns, readSeries, readSources, readTrends, type EntityRef } from './read.ts';
 import { BadRequest, NotFound, route, type Route } from './route.ts';
 import * as s from './schemas.ts';
 import type { Bucket } from './schemas.ts';
 
 export const API_PREFIX = '/api/v1';
 
-async function entityOr404(em: EntityManager, slug: string): Promise<EntityRef> {
-  const entity = await findEntity(em, slug);
+async function entityOr404(input: { em: EntityManager; entities: EntityLookup }, slug: string): Promise<EntityRef> {
+  const entity = await input.entities.find(input.em, slug);
   if (!entity) throw new NotFound(`no entity "${slug}"`);
   return entity;
 }
@@ -76,8 +76,8 @@ const entity = route({
   params: s.slugParams,
   query: s.formatQuery,
   response: s.entitySummary,
-  async handler({ em, params }) {
-    const found = await entityOr404(em, params.slug);
+  async handler({ em, entities, params }) {
+    const found = await entityOr404({ em, entities }, params.slug);
     const [row] = await listEntities(em, found.id);
     const { id: _id, ...rest } = row!;
     return rest;
@@ -92,8 +92,8 @@ const sentiment = route({
   params: s.slugParams,
   query: s.seriesQuery,
   response: s.series,
-  async handler({ em, params, query, now }) {
-    const found = await entityOr404(em, params.slug);
+  async handler({ em, entities, params, query, now }) {
+    const found = await entityOr404({ em, entities }, params.slug);
     const { from, to } = range(() => seriesRange(query, now));
     const rows = await readSeries(em, found.id, query.granularity, from, to);
     return {
@@ -115,8 +115,8 @@ const articles = route({
   params: s.slugParams,
   query: s.articlesQuery,
   response: s.articlePage,
-  async handler({ em, params, query, now }) {
-    const found = await entityOr404(em, params.slug);
+  async handler({ em, entities, params, query, now }) {
+    const found = await entityOr404({ em, entities }, params.slug);
     const { from, to } = range(() => articleRange(query, now));
     const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
     if (query.cursor !== undefined && !after) throw new BadRequest('cursor: not a cursor from this API (use next_cursor of the previous page)');
@@ -165,8 +165,8 @@ const trends = route({
   summary: 'Latest trend observations, optionally only those matched to one entity',
   query: s.trendsQuery,
   response: s.trendList,
-  async handler({ em, query }) {
-    const entityId = query.entity === undefined ? undefined : (await entityOr404(em, query.entity)).id;
+  async handler({ em, entities, query }) {
+    const entityId = query.entity === undefined ? undefined : (await entityOr404({ em, entities }, query.entity)).id;
     return { trends: await readTrends(em, query.limit, entityId) };
   },
   csv: (body) => objectsToCsv(['observed_at', 'source_id', 'rank', 'title', 'url', 'score', 'key', 'id'], body.trends),

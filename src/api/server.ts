@@ -15,7 +15,7 @@ import { accessHook, checkApiBinding, isLoopback } from './access.ts';
 import { KeyCheck } from './keys.ts';
 import { LiveFeed } from './live.ts';
 import { openApiDocument } from './openapi.ts';
-import { latestRollupRun, openReadOrm } from './read.ts';
+import { EntityLookup, latestRollupRun, openReadOrm } from './read.ts';
 import { BadRequest, NotFound, register } from './route.ts';
 import { API_PREFIX, ROUTES } from './routes.ts';
 
@@ -75,7 +75,8 @@ export async function buildApi(config: Config, orm: Orm, log: Logger): Promise<A
     // preHandler, after the rate limiter's per-route onRequest hook: failed logins count against the limit too.
     scope.addHook('preHandler', accessHook(config, keys));
 
-    for (const r of ROUTES) register(scope, r, em);
+    const entities = new EntityLookup();
+    for (const r of ROUTES) register(scope, r, em, entities);
     const document = openApiDocument(ROUTES, { version: VERSION });
     scope.get('/api/openapi.json', () => document);
     scope.get(`${API_PREFIX}/events`, async (request, reply) => {
