@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const MODULES = ['ingest-pure.ts', 'sentiment.ts', 'ingest.ts', 'freshness.ts', 'rollup.ts', 'job-path.ts', 'dense-feeds.ts', 'text.ts', 'scale.ts'];
+const MODULES = ['ingest-pure.ts', 'sentiment.ts', 'ingest.ts', 'freshness.ts', 'rollup.ts', 'job-path.ts', 'dense-feeds.ts', 'text.ts', 'scale.ts', 'api.ts'];
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 function run(file: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

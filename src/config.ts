@@ -184,6 +184,12 @@ const envSchema = z.object({
   HOST_MIN_INTERVAL: z.union([z.literal('0').transform(() => 0), durationVar]).default(500),
   // Per-source gauges on /metrics: off (0) unless asked for, and never more than this many sources.
   METRICS_SOURCE_GAUGES: z.coerce.number().int().min(0).max(1_000).default(0),
+  // Read side (src/api): same binding rule as the board, see src/api/access.ts.
+  API_PORT: port.default(3001),
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  API_CORS_ORIGINS: z.string().optional(),
+  API_RATE_LIMIT: positiveInt.default(600),
+  API_LIVE_POLL: durationVar.default(2_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -213,6 +219,8 @@ export interface Config {
   politeness: { hostConcurrency: number; hostMinIntervalMs: number };
   /** How many sources get per-source gauges (0: none, the default). */
   metricsSourceGauges: number;
+  /** The read side: HTTP API + dashboard. CORS is off unless origins are listed; rate limit is per minute per client. */
+  api: { port: number; host: string; corsOrigins: readonly string[]; rateLimitPerMinute: number; livePollMs: number };
   entities: readonly EntityConfig[];
   sources: readonly SourceConfig[];
 }
@@ -280,6 +288,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { read
     exitOnStall: e.EXIT_ON_STALL,
     politeness: { hostConcurrency: e.HOST_CONCURRENCY, hostMinIntervalMs: e.HOST_MIN_INTERVAL },
     metricsSourceGauges: e.METRICS_SOURCE_GAUGES,
+    api: {
+      port: e.API_PORT,
+      host: e.API_HOST,
+      corsOrigins: (e.API_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+      rateLimitPerMinute: e.API_RATE_LIMIT,
+      livePollMs: e.API_LIVE_POLL,
+    },
     entities: sources.value.entities,
     sources: sources.value.sources.map(toSourceConfig),
   });

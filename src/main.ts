@@ -3,15 +3,17 @@
  *   node src/main.ts start    migrate, sync config, workers + schedulers + dashboard + health
  *   node src/main.ts worker   workers + schedulers + health (the container's command)
  *   node src/main.ts board    bull-board only
+ *   node src/main.ts api      the read API and dashboard only (scales apart from workers)
  *   node src/main.ts migrate  apply migrations (creates the database when missing), then exit
  */
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, redactUrl, type Logger } from './logger.ts';
 import { Shutdown } from './shutdown.ts';
-import { runMigrations, startBoardProcess, startWorkerProcess } from './process.ts';
+import { runMigrations, startApiProcess, startBoardProcess, startWorkerProcess } from './process.ts';
+import { ApiConfigError } from './api/access.ts';
 import { BoardConfigError } from './board/server.ts';
 
-const COMMANDS = ['start', 'worker', 'board', 'migrate'] as const;
+const COMMANDS = ['start', 'worker', 'board', 'migrate', 'api'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** `--help`: the commands and every environment variable, with defaults (README "Configuration" has more). */
@@ -90,9 +92,10 @@ async function main(): Promise<void> {
   try {
     log.info({ database: redactUrl(config.databaseUrl), redis: redactUrl(config.redisUrl), prefix: config.queuePrefix }, 'starting');
     if (command === 'board') await startBoardProcess(config, log, shutdown);
-    else await startWorkerProcess(config, log, shutdown, { migrate: command === 'start', board: command === 'start' });
+    else if (command === 'api') await startApiProcess(config, log, shutdown);
+    else await startWorkerProcess(config, log, shutdown, { migrate: command === 'start', board: command === 'start', api: command === 'start' });
   } catch (err) {
-    if (err instanceof BoardConfigError) {
+    if (err instanceof BoardConfigError || err instanceof ApiConfigError) {
       process.stderr.write(`newspulse: ${err.message}\n`);
       await shutdown.run('start failed');
       process.exit(2);

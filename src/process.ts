@@ -20,6 +20,7 @@ import { createHttpClient } from './sources/http.ts';
 import { createNewsScorer } from './ingest/sentiment.ts';
 import { loadEntityMatcher } from './ingest/entities.ts';
 import { startBoard } from './board/server.ts';
+import { startApi, type RunningApi } from './api/server.ts';
 import type { Services } from './services.ts';
 import { createFetchCoordination } from './ingest/coordination.ts';
 
@@ -74,7 +75,7 @@ export async function buildServices(config: Config, orm: Orm, queues: Queues, lo
   };
 }
 
-export async function startWorkerProcess(config: Config, log: Logger, shutdown: Shutdown, options: { migrate: boolean; board: boolean }): Promise<void> {
+export async function startWorkerProcess(config: Config, log: Logger, shutdown: Shutdown, options: { migrate: boolean; board: boolean; api?: boolean }): Promise<{ api?: RunningApi }> {
   // Probes answer from the first moment ("starting"), not only after migrations and scheduler sync.
   const health = await startHealthServer({ port: config.healthPort, host: config.healthHost, log });
   shutdown.add('health', () => health.close());
@@ -144,7 +145,17 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
     const board = await startBoard(config, queues, log);
     shutdown.add('board', () => board.close());
   }
+  const api = options.api ? await startApi(config, log) : undefined;
+  if (api) shutdown.add('api', () => api.close());
   log.info({ sources: config.sources.filter((s) => s.enabled).length, entities: services.entities.size }, 'worker ready');
+  return { api };
+}
+
+/** The read API + dashboard alone: no Redis, its own read-only Postgres pool. */
+export async function startApiProcess(config: Config, log: Logger, shutdown: Shutdown): Promise<RunningApi> {
+  const api = await startApi(config, log);
+  shutdown.add('api', () => api.close());
+  return api;
 }
 
 export async function startBoardProcess(config: Config, log: Logger, shutdown: Shutdown): Promise<void> {

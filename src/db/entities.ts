@@ -234,6 +234,23 @@ export const RollupDirtySchema = defineEntity({
 export class RollupDirty extends RollupDirtySchema.class {}
 RollupDirtySchema.setClass(RollupDirty);
 
+/** Read-side API keys (src/api/keys.ts): only a SHA-256 of the key is stored; the key is shown once. */
+export const ApiKeySchema = defineEntity({
+  name: 'ApiKey',
+  tableName: 'api_key',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    name: p.text(),
+    /** The first characters of the key, so a listing can tell keys apart without revealing them. */
+    prefix: p.text(),
+    hash: p.text().unique(),
+    createdAt: p.datetime().defaultRaw('now()'),
+    revokedAt: p.datetime().nullable(),
+  },
+});
+export class ApiKey extends ApiKeySchema.class {}
+ApiKeySchema.setClass(ApiKey);
+
 export const entities = [
   SourceSchema,
   EntitySchema,
@@ -245,6 +262,8 @@ export const entities = [
   JobRunSchema,
   SentimentRollupSchema,
   RollupDirtySchema,
+  ApiKeySchema,
 ];
 
 export type ArticleRow = InferEntity<typeof ArticleSchema>;
+

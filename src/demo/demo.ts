@@ -17,12 +17,16 @@
  *   DEMO_QUEUE_PREFIX   BullMQ prefix (default newspulse_demo; QUEUE_PREFIX is deliberately not
  *                       used, so a shell set up for a real deployment cannot mix demo jobs into it)
  *   BOARD_PASSWORD      board password (default: a random one, printed); BOARD_USER (default admin)
- *   BOARD_PORT, HEALTH_PORT   default 3000 / 8080 when free, otherwise any free port
+ *   BOARD_PORT, HEALTH_PORT, API_PORT   default 3000 / 8080 / 3001 when free, otherwise any free port
  *   REDIS_URL, LOG_LEVEL and the other variables of src/config.ts apply as usual.
  *
  * `npm run demo -- --fresh` first drops the demo database and deletes the demo's Redis keys, so
  * the run starts over with timestamps relative to now (articles already stored keep the times
- * they were first seen with, as in production).
+ * they were first seen with, as in production). `npm run demo -- --clean` removes both when the
+ * demo stops (Ctrl-C), so it leaves nothing behind.
+ *
+ * The read API and dashboard (src/api) run in the same process on API_PORT (3001 when free),
+ * behind the same user and password as the board.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -128,6 +132,7 @@ export interface DemoHandle {
   server: DemoServer;
   boardUrl: string;
   healthUrl: string;
+  dashboardUrl: string;
   /** The last progress read; `settled` says whether everything arrived before the deadline. */
   progress: DemoProgress;
   settled: boolean;
@@ -147,6 +152,8 @@ export interface DemoOptions {
   settleTimeoutMs?: number;
   /** Drop the demo database and its Redis keys first. */
   fresh?: boolean;
+  /** Drop the demo database and its Redis keys when the demo stops. */
+  clean?: boolean;
   /** Called with the handle once the summary is printed. */
   onReady?: (handle: DemoHandle) => void;
 }
@@ -157,7 +164,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoHandle> {
   const settings = demoSettings(env);
   const log = options.log ?? demoLogger(settings.logLevel);
 
-  const [boardPort, healthPort] = [await portFor(env.BOARD_PORT, 3000), await portFor(env.HEALTH_PORT, 8080)];
+  const [boardPort, healthPort, apiPort] = [await portFor(env.BOARD_PORT, 3000), await portFor(env.HEALTH_PORT, 8080), await portFor(env.API_PORT, 3001)];
   const server = await startDemoServer();
   const sourcesFile = writeDemoSourcesFile(server);
   let config: Config;
@@ -173,6 +180,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoHandle> {
       BOARD_USER: settings.boardUser,
       BOARD_PASSWORD: settings.boardPassword,
       HEALTH_PORT: healthPort,
+      API_HOST: '127.0.0.1',
+      API_PORT: apiPort,
       LOG_LEVEL: settings.logLevel,
       // The sample feeds come from the demo's own server on 127.0.0.1: allow exactly that.
       FETCH_ALLOW_PRIVATE: '127.0.0.1/32',
@@ -192,6 +201,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoHandle> {
   const shutdown = new Shutdown(log, config.shutdownGraceMs + 10_000);
   // Added first, so released last: the samples stay served until the workers have stopped.
   let started = false;
+  if (options.clean) {
+    // Added before everything else, so it runs after every pool and connection is closed.
+    shutdown.add('demo teardown', async () => {
+      const removed = await resetDemo(settings, config.redisUrl);
+      out.write(`newspulse demo: --clean: ${removed.droppedDatabase ? `dropped database ${settings.databaseName}` : `no database ${settings.databaseName}`}, deleted ${removed.deletedKeys} Redis key(s) under ${settings.queuePrefix}:\n`);
+    });
+  }
   shutdown.add('demo stopped', () => void (started && out.write('newspulse demo: stopped\n')));
   shutdown.add('demo server', () => server.close());
   shutdown.add('demo sources file', () => sourcesFile.remove());
@@ -200,8 +216,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoHandle> {
 
   let orm: Orm;
   let afterRunId = 0;
+  let dashboardUrl = '';
   try {
-    await startWorkerProcess(config, log, shutdown, { migrate: true, board: true });
+    const { api } = await startWorkerProcess(config, log, shutdown, { migrate: true, board: true, api: true });
+    dashboardUrl = api?.dashboardUrl ?? '';
     started = true;
     // The demo's own producer and reader, beside the worker's.
     orm = await openOrm(config.databaseUrl, { pool: { min: 0, max: 2 } });
@@ -238,7 +256,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoHandle> {
     }
     if (!shutdown.stopping) {
       const table = formatEntityTable(await entityTable(orm));
-      summary = renderSummary({ settings, config, env, boardUrl, healthUrl, progress, settled: isSettled(progress, ids), ids, table });
+      summary = renderSummary({ settings, config, env, boardUrl, healthUrl, dashboardUrl, progress, settled: isSettled(progress, ids), ids, table });
       out.write(summary);
     }
   } catch (err) {
@@ -251,7 +269,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoHandle> {
   }
   const settled = isSettled(progress, ids);
 
-  const handle: DemoHandle = { config, settings, server, boardUrl, healthUrl, progress, settled, summary, close: () => shutdown.run('demo closed') };
+  const handle: DemoHandle = { config, settings, server, boardUrl, healthUrl, dashboardUrl, progress, settled, summary, close: () => shutdown.run('demo closed') };
   options.onReady?.(handle);
   return handle;
 }
@@ -290,13 +308,14 @@ export async function resetDemo(settings: DemoSettings, redisUrl: string): Promi
   return { droppedDatabase, deletedKeys };
 }
 
-const USAGE = `usage: npm run demo [-- --fresh]
+const USAGE = `usage: npm run demo [-- --fresh] [--clean]
 
 Runs newspulse against bundled sample sources served on 127.0.0.1 (no internet needed), in its
 own database (DEMO_DATABASE, default newspulse_demo) and queue prefix (DEMO_QUEUE_PREFIX,
 default newspulse_demo), and prints where to look. Ctrl-C stops it.
 
   --fresh   drop the demo database and its Redis keys first, to start over
+  --clean   drop the demo database and its Redis keys when the demo stops (leave nothing behind)
   --help    this text
 `;
 
@@ -311,6 +330,7 @@ function renderSummary(input: {
   env: NodeJS.ProcessEnv;
   boardUrl: string;
   healthUrl: string;
+  dashboardUrl: string;
   progress: DemoProgress;
   settled: boolean;
   ids: string[];
@@ -331,6 +351,7 @@ function renderSummary(input: {
     '',
     `  bull-board   ${input.boardUrl}`,
     `               user ${settings.boardUser}, password ${settings.passwordGenerated ? settings.boardPassword : '(your BOARD_PASSWORD)'}`,
+    `  dashboard    ${input.dashboardUrl}  (same user and password; API under /api/v1, docs at /api/openapi.json)`,
     `  health       ${input.healthUrl}  (also /healthz, /metrics)`,
     '',
     '  try, in another terminal:',
@@ -342,7 +363,7 @@ function renderSummary(input: {
     '  latest sentiment per entity (mean in [-1, 1], n = articles in the bucket):',
     ...input.table.split('\n').map((line) => `    ${line}`),
     '',
-    'Sources refetch every 30s-1m (the sample server answers 304 Not Modified). Ctrl-C stops the demo; `npm run demo -- --fresh` starts over.',
+    'Sources refetch every 30s-1m (the sample server answers 304 Not Modified). Ctrl-C stops the demo; `npm run demo -- --fresh` starts over; `npm run demo -- --clean` removes its database and Redis keys on exit.',
     '',
   ];
   return lines.join('\n');
@@ -358,19 +379,21 @@ function hasPassword(url: string): boolean {
 
 async function main(): Promise<void> {
   let fresh: boolean;
+  let clean: boolean;
   try {
-    const { values } = parseArgs({ args: process.argv.slice(2), options: { fresh: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+    const { values } = parseArgs({ args: process.argv.slice(2), options: { fresh: { type: 'boolean' }, clean: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true });
     if (values.help) {
       process.stdout.write(USAGE);
       return;
     }
     fresh = Boolean(values.fresh);
+    clean = Boolean(values.clean);
   } catch (err) {
     process.stderr.write(`newspulse demo: ${(err as Error).message}\n\n${USAGE}`);
     process.exit(2);
   }
   try {
-    await runDemo({ installSignalHandlers: true, fresh });
+    await runDemo({ installSignalHandlers: true, fresh, clean });
   } catch (err) {
     const badInput = err instanceof ConfigError || err instanceof DemoError;
     process.stderr.write(`newspulse demo: could not start: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -112,7 +112,7 @@ describe('resetDemo (--fresh)', () => {
   });
 });
 
-describe('`node src/demo/demo.ts --fresh`', () => {
+describe('`node src/demo/demo.ts --fresh --clean`', () => {
   const database = uniqueName('demo');
   const prefix = testPrefix('demo');
   let demo: RunningProcess;
@@ -121,9 +121,10 @@ describe('`node src/demo/demo.ts --fresh`', () => {
   let env: Record<string, string>;
   let boardPort: number;
   let healthPort: number;
+  let apiPort: number;
 
   beforeAll(async () => {
-    [boardPort, healthPort] = [await freePort(), await freePort()];
+    [boardPort, healthPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     env = {
       // Only the server part is used: the demo puts its own database name in.
       DATABASE_URL: databaseUrl('postgres'),
@@ -132,9 +133,10 @@ describe('`node src/demo/demo.ts --fresh`', () => {
       REDIS_URL,
       BOARD_PORT: String(boardPort),
       HEALTH_PORT: String(healthPort),
+      API_PORT: String(apiPort),
       LOG_LEVEL: 'warn',
     };
-    demo = startProcess('src/demo/demo.ts', ['--fresh'], env);
+    demo = startProcess('src/demo/demo.ts', ['--fresh', '--clean'], env);
     demo.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     await demo.waitForLog(/newspulse demo is running/, 60_000);
     // The summary is written in one go; the last line ends it.
@@ -145,7 +147,7 @@ describe('`node src/demo/demo.ts --fresh`', () => {
 
   afterAll(async () => {
     await demo?.stop('SIGKILL');
-    await pool?.end();
+    await pool?.end().catch(() => {});
     await deletePrefix(prefix);
     await dropDatabase(database);
   });
@@ -222,6 +224,19 @@ describe('`node src/demo/demo.ts --fresh`', () => {
     expect(ingest.jobs.some((j) => j.name === 'fetch')).toBe(true);
   });
 
+  it('prints the dashboard URL, which serves the dashboard and the API with the board credentials', async () => {
+    const url = `http://127.0.0.1:${apiPort}/dashboard/`;
+    expect(stdout).toContain(`dashboard    ${url}  (same user and password`);
+    const password = /user admin, password ([\w-]+)/.exec(stdout)![1]!;
+    const auth = { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` };
+    expect((await fetch(url)).status).toBe(401);
+    const page = await fetch(url, { headers: auth });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>newspulse dashboard</title>');
+    const entities = (await (await fetch(`http://127.0.0.1:${apiPort}/api/v1/entities`, { headers: auth })).json()) as { entities: { slug: string; latest_hour: unknown }[] };
+    expect(entities.entities.filter((e) => e.latest_hour !== null).length).toBeGreaterThanOrEqual(5);
+  });
+
   it('answers readiness on the printed health URL', async () => {
     const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
     expect(res.status).toBe(200);
@@ -239,9 +254,24 @@ describe('`node src/demo/demo.ts --fresh`', () => {
     expect(fetched.stdout).toMatch(/fetch demo-rss: completed in [\d.]+s: .*not_modified=true/);
   });
 
-  it('stops gracefully on Ctrl-C (SIGINT): exit 0', async () => {
+  it('stops gracefully on Ctrl-C (SIGINT): exit 0, and --clean leaves no database and no Redis keys', async () => {
+    await pool.end();
     demo.child.kill('SIGINT');
     expect(await demo.exited).toBe(0);
     expect(stdout).toContain('newspulse demo: stopped\n');
+    expect(stdout).toMatch(new RegExp(`newspulse demo: --clean: dropped database ${database}, deleted [1-9]\\d* Redis key\\(s\\) under ${prefix}:`));
+    const admin = new pg.Client({ connectionString: databaseUrl('postgres') });
+    await admin.connect();
+    try {
+      expect((await admin.query('select 1 from pg_database where datname = $1', [database])).rowCount).toBe(0);
+    } finally {
+      await admin.end();
+    }
+    const redis = new Redis(REDIS_URL);
+    try {
+      expect((await redis.scan('0', 'MATCH', `${prefix}:*`, 'COUNT', 100_000))[1]).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

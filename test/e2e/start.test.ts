@@ -30,6 +30,7 @@ describe('npm start', () => {
       QUEUE_PREFIX: prefix,
       HEALTH_PORT: String(healthPort),
       BOARD_PORT: String(boardPort),
+      API_PORT: String(await freePort()),
     });
     try {
       await proc.waitForLog(/"msg":"worker ready"/, 60_000);
