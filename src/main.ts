@@ -17,20 +17,22 @@ const COMMANDS = ['start', 'worker', 'board', 'migrate', 'api'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** `--help`: the commands and every environment variable, with defaults (README "Configuration" has more). */
-export const HELP = `usage: node src/main.ts <command>      (npm start | npm run worker | npm run board | npm run migrate)
+export const HELP = `usage: node src/main.ts <command>      (npm start | npm run worker | npm run board | npm run api | npm run migrate)
 
 commands:
   start     migrate, sync the sources file, run workers + schedulers + bull-board + health (default)
   worker    workers + schedulers + health (the container's command; run as many as you like)
   board     bull-board only
+  api       read API + dashboard only (API_PORT)
   migrate   create the database when missing, apply migrations, exit
-  enqueue   not here: npm run enqueue -- --help (fetch, rollup, rebuild, prune, status)
+  enqueue   not here: npm run enqueue -- --help (fetch, rollup, rebuild, rescore, prune, status, reload)
 
 environment (empty = unset):
   DATABASE_URL            postgres://postgres@127.0.0.1:5432/newspulse
-  REDIS_URL               redis://127.0.0.1:6379 (rediss:// for TLS)
+  REDIS_URL               redis://127.0.0.1:6379 (rediss:// for TLS; redis+cluster://h1:p1,h2:p2 for Redis Cluster)
+  REDIS_CLUSTER_NODES     unset: h1:p1,h2:p2 makes a Redis Cluster client (instead of a cluster URL)
   SOURCES_FILE            config/sources.json: entities and sources
-  QUEUE_PREFIX            newspulse: BullMQ key prefix ({newspulse} on Redis Cluster)
+  QUEUE_PREFIX            newspulse: BullMQ key prefix (hash-tagged automatically on Redis Cluster)
   BOARD_PORT, BOARD_HOST  3000, 127.0.0.1: bull-board (non-loopback needs BOARD_PASSWORD)
   BOARD_USER              admin: basic-auth user
   BOARD_PASSWORD          unset: basic-auth password; unset = no auth, loopback only
@@ -42,11 +44,18 @@ environment (empty = unset):
   HTTP_TIMEOUT            20s: whole-request deadline of a fetch
   HTTP_MAX_BODY_BYTES     15728640: response size cap after decompression
   FETCH_ALLOW_PRIVATE     false: true, or CIDRs (127.0.0.1/32,10.0.0.0/8) feeds may reach in private ranges
+  HOST_CONCURRENCY        2: fetches in flight per origin, across all workers
+  HOST_MIN_INTERVAL       500ms: least spacing of request starts per origin, across all workers
+  METRICS_SOURCE_GAUGES   0: per-source gauges for the N worst sources (at most 1000)
   ARTICLE_RETENTION_DAYS  90: raw articles older than this are pruned
   JOB_RUN_RETENTION_DAYS  30: job_run rows older than this are pruned
   ROLLUP_DEBOUNCE         2s: delay of the refresh that follows an ingest
   READINESS_STALL         60s: jobs waiting this long with free worker slots = workers stalled
   EXIT_ON_STALL           false: true exits 1 on a stall, so a plain restart policy recovers it
+  API_PORT, API_HOST      3001, 127.0.0.1: read API + dashboard (non-loopback needs an API key or BOARD_PASSWORD)
+  API_CORS_ORIGINS        unset: comma-separated origins allowed by CORS
+  API_RATE_LIMIT          600: requests per minute per client, per API process
+  API_LIVE_POLL           2s: how often the dashboard's live feed checks for a finished refresh
 
 exit codes: 0 ok, 1 failed (or stalled with EXIT_ON_STALL), 2 bad configuration or command
 `;

@@ -9,7 +9,7 @@ import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { redactUrl } from '../logger.ts';
 import { openOrm, type Orm } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
-import { checkPayload, JOBS, type JobName } from '../queues/catalogue.ts';
+import { checkPayload, JOBS, parseInstant, type JobName } from '../queues/catalogue.ts';
 import { createRedis } from '../queues/connection.ts';
 import { closeQueues, createQueues, type Queues } from '../queues/queues.ts';
 import { createLogger } from '../logger.ts';
@@ -261,8 +261,9 @@ async function payloadsFor(command: Exclude<Command, 'status' | 'reload'>, args:
   if (command === 'rebuild') {
     const { from, to, entity } = args.values;
     if (!from || !to) throw new UsageError('rebuild needs --from <date> and --to <date> (ISO, UTC), e.g. --from 2026-11-01 --to 2026-11-22');
-    const [fromMs, toMs] = [Date.parse(from), Date.parse(to)];
-    if (!Number.isNaN(fromMs) && !Number.isNaN(toMs) && fromMs >= toMs) {
+    // parseInstant, not Date.parse: it refuses dates Date would roll over (2026-02-30 -> March 2).
+    const [fromAt, toAt] = [parseInstant(from), parseInstant(to)];
+    if (fromAt && toAt && fromAt >= toAt) {
       throw new UsageError(`rebuild: --from ${from} is not before --to ${to}; the range is [from, to), so --to must be later`);
     }
     const data = { from, to, ...(entity ? { entity } : {}) };

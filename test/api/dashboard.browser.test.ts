@@ -142,18 +142,22 @@ describe('dashboard in a real browser', () => {
         return { entity: cells[0], score: cells[2], title: cells[3], href: tr.querySelector('a')?.getAttribute('href'), source: cells[4] };
       }),
     );
-    const { rows: stored } = await db.pool.query<{ external_id: string; title: string; sentiment: number }>(
-      `select external_id, title, sentiment from article where published_at >= $1 and published_at < $2`,
+    // The list shows each entity's own (entity-targeted) score: the link's, which the bucket aggregates.
+    const { rows: stored } = await db.pool.query<{ name: string; title: string; sentiment: number }>(
+      `select e.name, a.title, ae.sentiment from article a
+         join article_entity ae on ae.article_id = a.id and ae.published_at = a.published_at
+         join entity e on e.id = ae.entity_id
+        where a.published_at >= $1 and a.published_at < $2`,
       [new Date(H - 2 * HOUR), new Date(H - HOUR)],
     );
-    const score = (title: string) => {
-      const s = stored.find((r) => r.title === title)!.sentiment;
+    const score = (title: string, entity: string) => {
+      const s = stored.find((r) => r.title === title && r.name === entity)!.sentiment;
       return `${s >= 0 ? '+' : ''}${s.toFixed(2)}`;
     };
     expect(rows).toEqual([
-      { entity: 'Tesla', score: score(FIRST[1]!.title), title: FIRST[1]!.title, href: 'https://news.example.org/t2', source: 'wire' },
-      { entity: 'Tesla', score: score(FIRST[0]!.title), title: FIRST[0]!.title, href: 'https://news.example.org/t1', source: 'wire' },
-      { entity: 'Apple', score: score(FIRST[2]!.title), title: FIRST[2]!.title, href: 'https://news.example.org/a1', source: 'wire' },
+      { entity: 'Tesla', score: score(FIRST[1]!.title, 'Tesla'), title: FIRST[1]!.title, href: 'https://news.example.org/t2', source: 'wire' },
+      { entity: 'Tesla', score: score(FIRST[0]!.title, 'Tesla'), title: FIRST[0]!.title, href: 'https://news.example.org/t1', source: 'wire' },
+      { entity: 'Apple', score: score(FIRST[2]!.title, 'Apple'), title: FIRST[2]!.title, href: 'https://news.example.org/a1', source: 'wire' },
     ]);
     expect(await page.locator('#headlines-title').textContent()).toContain(`hour starting ${iso(2).slice(0, 16).replace('T', ' ')} UTC`);
     expect(await page.locator('#sources tbody tr').first().textContent()).toContain('wire');

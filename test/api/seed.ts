@@ -35,7 +35,7 @@ export async function seedArticles(pool: pg.Pool, orm: Orm, entityIds: Map<strin
     );
     for (const slug of a.entities) {
       const entityId = entityIds.get(slug)!;
-      await pool.query(`insert into article_entity (article_id, entity_id, published_at, sentiment) values ($1, $2, $3, $4)`, [rows[0]!.id, entityId, a.publishedAt, a.sentiment]);
+      await pool.query(`insert into article_entity (article_id, entity_id, published_at, sentiment, scorer) values ($1, $2, $3, $4, $5)`, [rows[0]!.id, entityId, a.publishedAt, a.sentiment, 'test']);
       await pool.query(`insert into rollup_dirty (entity_id, hour_start) values ($1, date_trunc('hour', $2::timestamptz, 'UTC')) on conflict do nothing`, [entityId, a.publishedAt]);
     }
   }

@@ -124,13 +124,13 @@ describe('enqueue script against a worker process', () => {
       const result = await runCli(['reticulate', '--wait'], env);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
-      expect(result.stderr).toMatch(/^enqueue: unknown job "reticulate" \(jobs: fetch, rollup, rebuild, prune, status, reload\)\n/);
+      expect(result.stderr).toMatch(/^enqueue: unknown job "reticulate" \(jobs: fetch, rollup, rebuild, rescore, prune, status, reload\)\n/);
     });
 
     it('unknown option: exit 2 naming the option and the nearest real one', async () => {
       const result = await runCli(['rollup', '--fast'], env);
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/^enqueue: unknown option --fast \(options: --wait, --json, --all, --from, --to, --entity, --help\)\n/);
+      expect(result.stderr).toMatch(/^enqueue: unknown option --fast \(options: --wait, --json, --all, --from, --to, --entity, --failing, --source, --limit, --help\)\n/);
       const typo = await runCli(['rollup', '--wiat'], env);
       expect(typo.code).toBe(2);
       expect(typo.stderr).toMatch(/^enqueue: unknown option --wiat; did you mean --wait\? \(options: /);

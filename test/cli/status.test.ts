@@ -121,7 +121,7 @@ describe('status against Postgres and Redis', () => {
     const ok = await runCli(['reload'], env);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/^reloaded .*sources\.json: 2 source\(s\) \(2 changed, 121 disabled\).*; 2 scheduler\(s\) upserted, 121 removed, 3 unchanged\n$/);
+    expect(ok.stdout).toMatch(/^reloaded .*sources\.json: 2 source\(s\) \(2 changed, 121 disabled\).*; 2 scheduler\(s\) upserted, 121 removed, 4 unchanged\n$/);
     const enabled = await db.pool.query(`select id from source where enabled order by id`);
     expect(enabled.rows.map((r) => r.id)).toEqual(['added', 'bbc-world']);
     expect((await queues.ingest.getJobSchedulers(0, -1)).map((s) => s.id ?? s.key).sort()).toEqual(['fetch-added', 'fetch-bbc-world']);

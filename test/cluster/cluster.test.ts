@@ -83,7 +83,7 @@ describe('Redis Cluster', () => {
 
     const reload = await runCli(['reload'], env);
     expect(reload.code).toBe(0);
-    expect(reload.stdout).toMatch(/0 scheduler\(s\) upserted, 0 removed, 6 unchanged/);
+    expect(reload.stdout).toMatch(/0 scheduler\(s\) upserted, 0 removed, 7 unchanged/);
     // Every worker hears about the reload through the config version key on the cluster.
     for (const w of workers) await w.waitForLog(/"msg":"entity matcher reloaded"/, 30_000);
   }, 120_000);

@@ -221,7 +221,8 @@ describe('`node src/demo/demo.ts --fresh --clean`', () => {
     const body = (await api.json()) as { queues: { name: string; jobs: { name: string }[]; counts: Record<string, number> }[] };
     const ingest = body.queues.find((q) => q.name === 'ingest')!;
     expect(ingest.counts.completed).toBeGreaterThanOrEqual(5);
-    expect(ingest.jobs.some((j) => j.name === 'fetch')).toBe(true);
+    // The board titles jobs with their source and outcome ("fetch demo-rss · +12 articles").
+    expect(ingest.jobs.some((j) => j.name.startsWith('fetch demo-'))).toBe(true);
   });
 
   it('prints the dashboard URL, which serves the dashboard and the API with the board credentials', async () => {

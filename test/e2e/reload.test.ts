@@ -45,7 +45,7 @@ describe('config reload on SIGHUP', () => {
       { id: 'three', enabled: true },
       { id: 'two', enabled: false },
     ]);
-    expect(worker.output()).toMatch(/"upserted":1,"removed":1,"unchanged":4,.*"msg":"job schedulers synced"/);
+    expect(worker.output()).toMatch(/"upserted":1,"removed":1,"unchanged":5,.*"msg":"job schedulers synced"/);
 
     writeFileSync(env.SOURCES_FILE!, '{"sources": [{"id": "one", "kind": "feed", "every": "soon"}]');
     worker.child.kill('SIGHUP');

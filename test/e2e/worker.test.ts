@@ -124,7 +124,7 @@ describe('worker process + enqueue script', () => {
     expect(unknown.stderr).toBe('enqueue: unknown source no-such-source (known sources: e2e-feed, gone-feed, slow-feed)\n');
     const reversed = await runCli(['rebuild', '--from', '2026-11-22', '--to', '2026-11-01'], env);
     expect(reversed.code).toBe(2);
-    expect(reversed.stderr).toContain('"from" must be before "to"');
+    expect(reversed.stderr).toContain('--from 2026-11-22 is not before --to 2026-11-01');
     const entity = await runCli(['rebuild', '--from', '2026-11-01', '--to', '2026-11-22', '--entity', 'nobody'], env);
     expect(entity.code).toBe(2);
     expect(entity.stderr).toBe('enqueue: unknown entity "nobody" (known entities: apple, nvidia, tesla)\n');
@@ -153,6 +153,8 @@ describe('worker process + enqueue script', () => {
     expect(await bad.exited).toBe(2);
     const firstLine = bad.output().trim().split('\n');
     expect(firstLine).toHaveLength(1);
-    expect(firstLine[0]).toMatch(/^newspulse: invalid configuration: REDIS_URL: .*; HEALTH_PORT: /);
+    expect(firstLine[0]).toMatch(/^newspulse: invalid configuration: /);
+    expect(firstLine[0]).toMatch(/REDIS_URL: must be a redis:\/\/, rediss:\/\/ or redis\+cluster:\/\/ URL/);
+    expect(firstLine[0]).toMatch(/HEALTH_PORT: /);
   });
 });

@@ -531,7 +531,7 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     expect(error?.message).toBe(message);
     expect(job.attemptsMade).toBe(1);
     expect(await job.getState()).toBe('failed');
-    expect(failedAs(job)).toBe(`UnrecoverableError: ${message}`);
+    expect(failedAs(job)).toBe(`PermanentError: ${message}`);
     expect(await sourceRow('gone')).toMatchObject({ consecutive_failures: 1, last_error: message, backoff_until: null, last_success_at: null });
     expect(await runsOf(job.id!)).toEqual([{ attempt: 1, status: 'failed', stats: null, error: message }]);
     expect(requestsTo('/gone.xml')).toHaveLength(1);
@@ -563,7 +563,7 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     const message = `fetch ${sourceId}: body exceeds 64 KiB limit from ${server.url(path)}`;
     expect(error?.message).toBe(message);
     expect(job.attemptsMade).toBe(1);
-    expect(failedAs(job)).toBe(`UnrecoverableError: ${message}`);
+    expect(failedAs(job)).toBe(`PermanentError: ${message}`);
     expect(await sourceRow(sourceId)).toMatchObject({ consecutive_failures: 1, last_error: message });
     expect(await runsOf(job.id!)).toEqual([{ attempt: 1, status: 'failed', stats: null, error: message }]);
   });
@@ -778,7 +778,7 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
         } else {
           outcome = await finished(h, job);
           expect(outcome.job.attemptsMade, where).toBe(1);
-          expect(failedAs(outcome.job), where).toMatch(/^UnrecoverableError: /);
+          expect(failedAs(outcome.job), where).toMatch(/^PermanentError: /);
         }
         const url = fixtureUrls.get(fixture.file);
         expect(url, where).toBeDefined();
