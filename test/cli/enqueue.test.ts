@@ -94,6 +94,7 @@ describe('enqueue script against a worker process', () => {
       ['fetch', ['fetch <sourceId...>', '--all']],
       ['rollup', ['rollup', 'dirty']],
       ['rebuild', ['--from <date>', '--to <date>', '--entity <slug>', 'retention']],
+      ['rescore', ['rescore [--from <date>] [--to <date>]', 'Resumable']],
       ['prune', ['prune', 'ARTICLE_RETENTION_DAYS']],
       ['status', ['status', '--json']],
     ])('%s --help explains the job and its options, exit 0', async (job, words) => {
@@ -116,7 +117,7 @@ describe('enqueue script against a worker process', () => {
       const result = await runCli(['reticulate', '--wait'], env);
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
-      expect(result.stderr).toMatch(/^enqueue: unknown job "reticulate" \(jobs: fetch, rollup, rebuild, prune, status\)\n/);
+      expect(result.stderr).toMatch(/^enqueue: unknown job "reticulate" \(jobs: fetch, rollup, rebuild, rescore, prune, status\)\n/);
     });
 
     it('unknown option: exit 2 naming the option', async () => {
