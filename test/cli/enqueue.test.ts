@@ -101,6 +101,7 @@ describe('enqueue script against a worker process', () => {
       ['fetch', ['fetch <sourceId...>', '--all']],
       ['rollup', ['rollup', 'dirty']],
       ['rebuild', ['--from <date>', '--to <date>', '--entity <slug>', 'retention']],
+      ['rescore', ['rescore [--from <date>] [--to <date>]', 'Resumable']],
       ['prune', ['prune', 'ARTICLE_RETENTION_DAYS']],
       ['status', ['status', '--json', '--failing', '--source PATTERN', '--limit N']],
       ['reload', ['reload', 'SOURCES_FILE', 'refused']],

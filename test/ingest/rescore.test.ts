@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileMatcher } from '../../src/ingest/match.ts';
-import { articleText, scoreArticle } from '../../src/ingest/prepare.ts';
+import { persistItems } from '../../src/ingest/persist.ts';
+import { articleText, prepareArticles, scoreArticle } from '../../src/ingest/prepare.ts';
 import { rescoreArticles } from '../../src/ingest/rescore.ts';
 import { createNewsScorer, createNewsScorerV1 } from '../../src/ingest/sentiment.ts';
 import { refreshDirty } from '../../src/rollup/refresh.ts';
@@ -140,6 +141,24 @@ describe('rescore', () => {
     // Nothing left: a third run does nothing and rebuilds nothing.
     const again = await rescoreArticles(em(), options);
     expect(again).toMatchObject({ articles: 0, batches: 0, rebuild: null });
+  });
+
+  it('ingest stores the same entity-targeted link scores and the scorer on every link', async () => {
+    const prepared = prepareArticles(
+      [{ externalId: 'ingest-1', url: null, title: 'Tesla beats Ford as EV sales slump', summary: 'Tesla shares rise', author: null, language: 'en', publishedAt: new Date(NOW.getTime() - HOUR), dateFallback: false }],
+      v2,
+      matcherOf(),
+    );
+    await em().transactional((tx) => persistItems(tx, { sourceId: SOURCE_ID, fetchedAt: NOW, scorerId: v2.id, articles: prepared.articles, trends: [] }));
+    const { rows } = await db.pool.query<{ entity_id: number; sentiment: number; scorer: string }>(
+      `select ae.entity_id, ae.sentiment, ae.scorer from article_entity ae join article a on a.id = ae.article_id where a.external_id = 'ingest-1' order by ae.entity_id`,
+    );
+    const expected = scoreArticle(articleText('Tesla beats Ford as EV sales slump', 'Tesla shares rise'), v2, matcherOf());
+    expect(rows).toEqual(
+      [entityIds.tesla, entityIds.ford].sort((a, b) => a - b).map((id) => ({ entity_id: id, sentiment: expected.entitySentiment.get(id), scorer: 'vader-news@2' })),
+    );
+    expect(expected.entitySentiment.get(entityIds.tesla)).toBeGreaterThan(0.05);
+    expect(expected.entitySentiment.get(entityIds.ford)).toBeLessThan(-0.05);
   });
 
   it('rejects a reversed range and a bad batch size', async () => {
