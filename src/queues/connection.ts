@@ -72,26 +72,6 @@ export function isCluster(client: RedisClient): client is Cluster {
 }
 
 /**
- * Connects a lazyConnect client and waits until it is ready, at most `ms`: the TCP connect
- * timeout alone does not cover a server that accepts and then never answers the handshake.
- * On timeout the client is disconnected and the error says where and how long.
- */
-export async function connectWithin(client: RedisClient, ms: number, where: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from Redis at ${where} within ${ms} ms`)), ms);
-  });
-  try {
-    await Promise.race([client.status === 'ready' ? Promise.resolve() : client.connect(), timeout]);
-  } catch (err) {
-    client.disconnect();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
  * QUIT, bounded: a cluster client whose node was restarted can leave QUIT unanswered, and a
  * worker role has no command timeout; past `ms` the sockets are simply closed.
  */
