@@ -2,7 +2,7 @@
  * `npm run keys -- create NAME | list | revoke ID|PREFIX`: the read API's keys. A new key is
  * printed once and never again (only its SHA-256 is stored).
  */
-import { ConfigError, loadConfig } from '../config.ts';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { openOrm } from '../db/orm.ts';
 import { createKey, listKeys, revokeKey } from '../api/keys.ts';
 
@@ -26,7 +26,7 @@ async function main(): Promise<number> {
     process.stderr.write(`keys: bad arguments "${[command, ...rest].join(' ')}"\n\n${USAGE}`);
     return 2;
   }
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env, { readSources: false });
   } catch (err) {

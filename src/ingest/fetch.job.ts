@@ -57,7 +57,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
       const host = new URL(url).host;
       const slot = await coordination.hostSlot(host, `${job.id ?? 'job'}:${lease.token}`);
       if (!slot.acquired) return await defer(job, token, retryDelayMs(slot.retryInMs, coordination.politeness), `host ${host} is at its politeness limit`);
-      let response;
+      let response: Awaited<ReturnType<typeof http.get>>;
       try {
         response = await http.get(url, {
           label: sourceId,

@@ -15,7 +15,7 @@ export const rebuild: Handler<'rebuild'> = async ({ from, to, entity }, { em, jo
     if (!row) throw new PermanentError(`rebuild: unknown entity "${entity}" (no entity with that slug)`);
     entityId = row.id;
   }
-  let stats;
+  let stats: Awaited<ReturnType<typeof rebuildRange>>;
   try {
     stats = await rebuildRange(em, {
       from: fromDate,

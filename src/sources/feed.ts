@@ -105,7 +105,10 @@ function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, f
   // Strict before lenient: a truncated document closed properly reads cleaner than a lenient guess.
   // The repair is only looked for once the strict parser has refused the document as it came.
   let repaired: string | null | undefined;
-  const repair = () => (repaired === undefined ? (repaired = closeTruncated(doc)) : repaired);
+  const repair = () => {
+    if (repaired === undefined) repaired = closeTruncated(doc);
+    return repaired;
+  };
   type Attempt = { text: () => string | null; lenient: boolean; recovery?: string };
   const attempts: Attempt[] = [
     { text: () => doc, lenient: false },

@@ -38,7 +38,7 @@ describe('keys CLI', () => {
 
     const revoked = await keys(['revoke', key.slice(0, 12)], env);
     expect(revoked.stdout).toBe(`revoked key 1 "laptop" (${key.slice(0, 12)}…)\n`);
-    expect((await keys(['list'], env)).stdout).toMatch(/revoked \S+  laptop/);
+    expect((await keys(['list'], env)).stdout).toMatch(/revoked \S+ {2}laptop/);
     const again = await keys(['revoke', '1'], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toBe('keys: no active key with id or prefix "1"\n');

@@ -46,7 +46,7 @@ interface Inspect {
 
 /** The only element: the stack runs one container of that service here. */
 function only<T>(items: readonly T[] | undefined, what: string): T {
-  if (!items || items.length !== 1) throw new Error(`expected one ${what}, found ${items?.length ?? 0}`);
+  if (items?.length !== 1) throw new Error(`expected one ${what}, found ${items?.length ?? 0}`);
   return items[0] as T;
 }
 

@@ -45,7 +45,7 @@ async function seedV1(): Promise<void> {
   );
   const matcher = matcherOf();
   for (const row of rows) {
-    const ids = matcher.match(row.title + ' ' + (summaries[titles.indexOf(row.title)] ?? ''));
+    const ids = matcher.match(`${row.title} ${summaries[titles.indexOf(row.title)] ?? ''}`);
     for (const id of ids) {
       await db.pool.query(
         `insert into article_entity (article_id, entity_id, published_at, sentiment, scorer) values ($1, $2, $3, $4, 'vader-news@1')`,

@@ -89,7 +89,7 @@ describe('truncate', () => {
     ['averyveryverylongword', 10, 'averyvery…'], // no useful boundary: hard cut
     ['ab', 1, '…'],
     ['😀😀😀😀😀', 4, '😀…'], // never splits a surrogate pair
-    ['a' + ',,,,'.repeat(500), 1000, 'a…'], // trailing punctuation trimmed by a loop, not a backtracking regex
+    [`a${',,,,'.repeat(500)}`, 1000, 'a…'], // trailing punctuation trimmed by a loop, not a backtracking regex
   ])('%j to %i -> %j', (text, max, expected) => {
     const out = truncate(text, max);
     expect(out).toBe(expected);
