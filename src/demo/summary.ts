@@ -2,11 +2,18 @@
  * What the demo reads back from Postgres: whether its first round of work is done, and the
  * per-entity table it prints.
  */
+import { sql as raw } from 'kysely';
 import type { Orm } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
 
 export interface DemoProgress {
-  /** Sources with at least one completed fetch run after `afterRunId`. */
+  /**
+   * Sources with at least one fetch run after `afterRunId` that did fetch (stored what the
+   * source served, or got a 304). A run that completed by skipping (another fetch of the
+   * source held its lease, backoff, disabled, superseded) does not count: a scheduled run is
+   * skipped exactly while the demo's own fetch of that source waits for a host slot, and
+   * counting it let the demo report itself settled before that source's articles were stored.
+   */
   fetched: string[];
   articles: number;
   hourRollups: number;
@@ -23,7 +30,16 @@ export async function lastRunId(orm: Orm): Promise<number> {
 export async function demoProgress(orm: Orm, afterRunId = 0): Promise<DemoProgress> {
   const db = sql(orm.em.fork());
   const [fetched, articles, rollups, dirty] = await Promise.all([
-    db.selectFrom('job_run').select('source_id').distinct().where('job_name', '=', 'fetch').where('status', '=', 'completed').where('id', '>', afterRunId).execute(),
+    db
+      .selectFrom('job_run')
+      .select('source_id')
+      .distinct()
+      .where('job_name', '=', 'fetch')
+      .where('status', '=', 'completed')
+      .where('id', '>', afterRunId)
+      // Every fetch that reached the source records `fetched` (0 on a 304); skips record `skipped` instead.
+      .where(raw<boolean>`stats -> 'fetched' is not null`)
+      .execute(),
     db.selectFrom('article').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
     db.selectFrom('sentiment_rollup').select(['granularity', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('granularity').execute(),
     db.selectFrom('rollup_dirty').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow(),
