@@ -12,8 +12,8 @@
  * out. So each kill waits for an observed signal instead of a clock:
  * - refresh: the test holds the day lock (statements.ts, "Locking") of one random marked day,
  *   so the refresh consumes its marks (deleted, not committed) and then blocks on that lock:
- *   the moment a crash must not lose them. The kill follows once Postgres shows that backend
- *   with an uncommitted delete on rollup_dirty, waiting on an advisory lock.
+ *   the moment a crash must not lose them. The kill follows once pg_locks shows a backend
+ *   waiting for that day while the refresh's job_run row is `running`.
  * - rebuild: the kill follows once the job's progress (BullMQ, per committed chunk) reaches a
  *   random chunk in the first half of the range.
  * And it is checked that the kill landed: the killed job's job_run row is still `running`
@@ -110,13 +110,14 @@ describe('fault 2: kill -9 during refresh and during rebuild', () => {
     return { day, release };
   }
 
-  /** A backend (not the test's) whose transaction deleted marks and has not committed, now waiting on an advisory lock. */
-  const refreshHoldsConsumedMarks = async () =>
+  /**
+   * A backend waiting for the held day's lock: the refresh got past consuming its marks and
+   * is about to recompute. Only refresh and rebuild take day locks, and no rebuild runs yet.
+   */
+  const waitingForDay = async (day: number) =>
     (await stack.count(
-      `select count(*) as n from pg_stat_activity a
-        where a.datname = current_database() and a.pid <> pg_backend_pid() and a.backend_xid is not null
-          and a.wait_event_type = 'Lock' and a.wait_event = 'advisory'
-          and exists (select 1 from pg_locks l where l.pid = a.pid and l.relation = 'rollup_dirty'::regclass and l.mode = 'RowExclusiveLock' and l.granted)`,
+      `select count(*) as n from pg_locks where locktype = 'advisory' and not granted and classid = $1::int::oid and objid = $2::int::oid and objsubid = 2`,
+      [DAY_LOCK_CLASS, day],
     )) > 0;
 
   /** The killed worker's open transaction has ended (Postgres rolled it back): what remains is what a crash leaves. */
@@ -149,7 +150,7 @@ describe('fault 2: kill -9 during refresh and during rebuild', () => {
 
       const hold = await holdMarkedDay();
       const refresh = await stack.enqueue('refresh', {});
-      await until(async () => (await stillRunning('refresh')) && (await refreshHoldsConsumedMarks()), finished(refresh), 60_000, 'refresh holding consumed marks');
+      await until(async () => (await stillRunning('refresh')) && (await waitingForDay(hold.day)), finished(refresh), 60_000, 'refresh waiting for the held day');
       await w1.kill('SIGKILL');
       await hold.release();
       await eventually(noOpenWrites, 30_000, 'the killed refresh transaction to end');
