@@ -8,6 +8,7 @@
  * feed server records overlapping requests per path), every item served is stored once, and
  * the rollups equal the oracle. Politeness is opened wide here so only the lease serialises.
  */
+import { MAINTENANCE_SCHEDULES } from '../../src/queues/schedules.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/processes.ts';
 import { startFeedServer, type FeedServer } from './support/feed-server.ts';
@@ -96,7 +97,7 @@ describe('fault 5: replicas restarted repeatedly', () => {
       f.oracle_diffs = problems.length;
 
       expect(duplicates).toEqual([]);
-      expect(schedulers.length).toBe(SOURCES.length + 3);
+      expect(schedulers.length).toBe(SOURCES.length + MAINTENANCE_SCHEDULES.length);
       // Overlap was attempted (so the check below can fail) and never happened.
       expect(f.skipped_concurrent).toBeGreaterThan(0);
       expect(f.overlapping_fetches).toBe(0);
