@@ -5,7 +5,7 @@
  */
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
-import type { Shutdown } from './shutdown.ts';
+import { withDeadline, type Shutdown } from './shutdown.ts';
 import { ensureDatabase, migrate } from './db/migrate.ts';
 import { openOrm, type Orm } from './db/orm.ts';
 import { closeRedis, createRedis } from './queues/connection.ts';
@@ -23,6 +23,9 @@ import { startBoard } from './board/server.ts';
 import { startApi, type RunningApi } from './api/server.ts';
 import type { Services } from './services.ts';
 import { createFetchCoordination } from './ingest/coordination.ts';
+
+/** How long shutdown waits for the Postgres pool to close. */
+const POSTGRES_CLOSE_MS = 5_000;
 
 export const USER_AGENT = 'newspulse/0.1 (+https://github.com/newspulse/newspulse; news sentiment worker)';
 
@@ -80,7 +83,11 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
   const health = await startHealthServer({ port: config.healthPort, host: config.healthHost, log });
   shutdown.add('health', () => health.close());
   const orm = await openCheckedOrm(config, log, { migrate: options.migrate });
-  shutdown.add('postgres', () => orm.close(true));
+  // A connection killed by a Postgres restart in the middle of a commit can stay checked out of
+  // the pool, and pool.end() then waits for it forever: bound the close (the sockets are dead).
+  shutdown.add('postgres', () =>
+    withDeadline(orm.close(true), POSTGRES_CLOSE_MS, () => log.warn({ after_ms: POSTGRES_CLOSE_MS }, 'postgres pool did not close in time: a connection lost in a restart is still checked out; leaving it')),
+  );
 
   const redis = createRedis(config.redisUrl, 'worker');
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));

@@ -2,6 +2,8 @@ import type { Logger } from './logger.ts';
 
 type Releaser = () => Promise<unknown> | unknown;
 
+const SLOW_RELEASE_MS = 5_000;
+
 /**
  * Resources are pushed as they are acquired and released in reverse order on SIGTERM or
  * SIGINT. A second signal, or the force timer, exits at once.
@@ -40,12 +42,17 @@ export class Shutdown {
     force.unref();
     let failed = false;
     for (const { name, release } of this.#releasers.toReversed()) {
+      // A release that hangs is the usual reason for a forced exit: name it while it happens.
+      const slow = setTimeout(() => this.#log.warn({ resource: name }, 'still releasing'), SLOW_RELEASE_MS);
+      slow.unref();
       try {
         await release();
         this.#log.debug({ resource: name }, 'released');
       } catch (err) {
         failed = true;
         this.#log.warn({ err, resource: name }, 'release failed');
+      } finally {
+        clearTimeout(slow);
       }
     }
     clearTimeout(force);

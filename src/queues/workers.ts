@@ -79,7 +79,8 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
             options.log.warn({ queue: worker.name, grace_ms: graceMs }, 'active jobs did not finish in time: aborting them');
             worker.cancelAllJobs('shutdown grace period over');
             // Forced close can itself wait on a command a restarted Redis node never answers.
-            await withDeadline(worker.close(true), 2_000, () => worker.disconnect());
+            // So can disconnect() on a cluster connection that never emits 'end': bound both.
+            await withDeadline(worker.close(true), 2_000, () => withDeadline(worker.disconnect(), 1_000, () => undefined));
           }),
         ),
       );

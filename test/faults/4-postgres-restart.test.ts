@@ -90,7 +90,9 @@ describe('fault 4: Postgres restart while jobs run', () => {
       scheduled.freeze();
       const frozen = server.stats('/pg-sched.xml').requests;
       await eventually(async () => server.stats('/pg-sched.xml').requests >= frozen + 2, 30_000, 'scheduled fetches after recovery');
-      expect(await worker.kill('SIGTERM')).toBe(0);
+      const exit = await worker.kill('SIGTERM');
+      if (exit !== 0) console.warn(`[fault 4] worker-4 exited ${exit}:\n${worker.output().split('\n').filter((l) => /"level":(40|50|60)|shutdown/.test(l)).slice(-20).join('\n')}`);
+      expect(exit).toBe(0);
       const settle = await stack.startWorker('worker-4-settle');
       await stack.waitDrained(60_000, ['ingest', 'rollup']);
       await stack.settleRollups(60_000);
