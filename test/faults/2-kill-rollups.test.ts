@@ -24,7 +24,7 @@ import { rss, type FeedItem } from '../support/feeds.ts';
 import { eventually } from '../support/processes.ts';
 import { startFeedServer, staticBody, type FeedServer } from './support/feed-server.ts';
 import { itemOf } from './support/feeds.ts';
-import { scenario, type Figures } from './support/report.ts';
+import { scenario } from './support/report.ts';
 import { startStack, type Stack } from './support/stack.ts';
 import { sleep } from './support/teardown.ts';
 import { diffRollups, oracleRows, rollupRows } from '../rollup/oracle.ts';
