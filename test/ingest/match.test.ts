@@ -158,7 +158,8 @@ describe('compileMatcher', () => {
     expect(matcher.match(`${'x '.repeat(40_000)} Tesla`)).toEqual([]);
   });
 
-  it('scans ~1,000 aliases over 10k headlines quickly', () => {
+  // Correctness at size only: its speed is measured in bench/ingest-pure.ts (no timed assertions here).
+  it('matches ~1,000 aliases over 10k headlines exactly', () => {
     const many: MatchEntity<number>[] = Array.from({ length: 1000 }, (_, i) => ({
       id: i,
       slug: `e${i}`,
@@ -170,11 +171,7 @@ describe('compileMatcher', () => {
     const headlines = pairs.map(([a, b]) => `Brand${a} shares rise as Company${b} Holdings reports`);
     // Expected ids computed without the matcher: Brand<a> exists only for a < 1000.
     const expected = pairs.map(([a, b]) => (a < 1000 ? [...new Set([a, b])] : [b]));
-    const start = performance.now();
-    const got = headlines.map((h) => m.match(h));
-    const ms = performance.now() - start;
-    expect(got).toEqual(expected);
-    expect(ms).toBeLessThan(500);
+    expect(headlines.map((h) => m.match(h))).toEqual(expected);
   });
 });
 
