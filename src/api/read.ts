@@ -10,6 +10,7 @@ import { openOrm, type EntityManager, type Orm } from '../db/orm.ts';
 import { sql, type DB } from '../db/sql.ts';
 import type { ArticleKey } from './cursor.ts';
 import type { Bucket } from './schemas.ts';
+import { ROLLUP_COLUMNS } from '../rollup/statements.ts';
 
 /** A pool whose sessions refuse writes: the read side is read-only by construction. */
 export function openReadOrm(databaseUrl: string, poolMax = 10): Promise<Orm> {
@@ -100,17 +101,7 @@ export async function readSeries(em: EntityManager, entityId: number, g: Granula
     .selectFrom('sentiment_rollup')
     .select([
       isoText('bucket_start').as('bucket_start'),
-      'article_count',
-      'sentiment_sum',
-      'sentiment_sumsq',
-      'sentiment_min',
-      'sentiment_max',
-      'sentiment_mean',
-      'sentiment_stddev',
-      'positive_count',
-      'neutral_count',
-      'negative_count',
-      'trend_mentions',
+      ...ROLLUP_COLUMNS,
       isoText('updated_at').as('updated_at'),
     ])
     .where('entity_id', '=', entityId)

@@ -39,7 +39,8 @@ export interface WriteCounts {
   deleted: number;
 }
 
-const ROLLUP_COLUMNS = [
+/** The aggregate columns of sentiment_rollup (the read API selects the same list). */
+export const ROLLUP_COLUMNS = [
   'article_count',
   'sentiment_sum',
   'sentiment_sumsq',

@@ -173,7 +173,8 @@ describe('dashboard in a real browser', () => {
       [iso(2), 2],
       [iso(1), 1],
     ]);
-    expect(await page.locator('#live').textContent()).toMatch(/^live · updated \d\d:\d\d:\d\d UTC$/);
+    // The label is set after the redraw that the wait above saw: poll for it rather than race it.
+    await expect.poll(() => page.locator('#live').textContent()).toMatch(/^live · updated \d\d:\d\d:\d\d UTC$/);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   });
 });
