@@ -94,8 +94,33 @@ export function isAllCaps(word: string): boolean {
   return UPPER.test(word) && !LOWER.test(word);
 }
 
+/**
+ * True when normalizeText would return `s` unchanged: printable ASCII without a backquote, single
+ * spaces, none at the ends, within MAX_SCORED_CHARS. NFKC and the quote and whitespace rewrites are
+ * the identity on such text, so most headlines skip the regex passes (scores are unchanged:
+ * test/ingest/sentiment-golden.test.ts).
+ */
+function isNormalAscii(s: string): boolean {
+  const len = s.length;
+  if (len > MAX_SCORED_CHARS) return false;
+  let prevSpace = true; // a leading space is not normal
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 32) {
+      if (prevSpace) return false;
+      prevSpace = true;
+    } else if (c < 32 || c > 126 || c === 96) {
+      return false;
+    } else {
+      prevSpace = false;
+    }
+  }
+  return !prevSpace || len === 0;
+}
+
 /** Bounded, well-formed, NFKC, straight quotes, single spaces. */
 export function normalizeText(text: string): string {
+  if (typeof text === 'string' && isNormalAscii(text)) return text;
   let s = typeof text === 'string' ? text : '';
   if (s.length > MAX_SCORED_CHARS) {
     s = s.slice(0, MAX_SCORED_CHARS);
@@ -111,8 +136,67 @@ export function normalizeText(text: string): string {
     .trim();
 }
 
+/**
+ * normalizeCase for ASCII text in one scan without splitting (the regex tests of the general path
+ * reduce to A-Z / a-z checks): null when the text is not ASCII. Lower-casing ASCII keeps every
+ * offset, so ALL-CAPS words that stay upper-case are copied back from the original.
+ */
+function normalizeCaseAscii(text: string): string | null {
+  const len = text.length;
+  let lettered = 0;
+  let caps = 0;
+  let upper = false;
+  let lower = false;
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? text.charCodeAt(i) : 32;
+    if (c > 127) return null;
+    if (c === 32) {
+      if (upper || lower) lettered++;
+      if (upper && !lower) caps++;
+      upper = lower = false;
+    } else if (c >= 65 && c <= 90) upper = true;
+    else if (c >= 97 && c <= 122) lower = true;
+  }
+  const lowered = text.toLowerCase();
+  if (caps === 0 || caps / lettered >= 0.6) return lowered;
+  let out = '';
+  let from = 0; // lowered[from, start) is pending output
+  let start = 0;
+  for (let i = 0; i <= len; i++) {
+    if (i < len && text.charCodeAt(i) !== 32) continue;
+    if (isAllCapsAscii(text, start, i) && !isFunctionWord(lowered, start, i)) {
+      out += lowered.slice(from, start) + text.slice(start, i);
+      from = i;
+    }
+    start = i + 1;
+  }
+  return from === 0 ? lowered : out + lowered.slice(from);
+}
+
+function isAllCapsAscii(s: string, start: number, end: number): boolean {
+  let upper = false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 97 && c <= 122) return false;
+    if (c >= 65 && c <= 90) upper = true;
+  }
+  return upper;
+}
+
+/** The ALL-CAPS word lowered[start, end) is a function word once stripped to letters and "'". */
+function isFunctionWord(lowered: string, start: number, end: number): boolean {
+  let bare = '';
+  for (let i = start; i < end; i++) {
+    const c = lowered.charCodeAt(i);
+    if ((c >= 97 && c <= 122) || c === 39) bare += lowered[i];
+  }
+  return FUNCTION_WORDS.has(bare) || bare.endsWith("n't");
+}
+
 /** Lower-cases what VADER should see lower-case (see the module comment). */
 export function normalizeCase(text: string): string {
+  const ascii = normalizeCaseAscii(text);
+  if (ascii !== null) return ascii;
   const words = text.split(' ');
   let lettered = 0;
   let caps = 0;
