@@ -73,7 +73,7 @@ const SPECIAL_CASES: ReadonlyMap<string, number> = new Map([
 ]);
 
 /** Python's str.split() separators (Unicode whitespace, plus the ASCII separators 0x1c-0x1f). */
-function isPySpace(c: number): boolean {
+export function isPySpace(c: number): boolean {
   if (c < 128) return c === 32 || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
   return (
     c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
@@ -81,12 +81,12 @@ function isPySpace(c: number): boolean {
   );
 }
 
-function isAsciiPunct(c: number): boolean {
+export function isAsciiPunct(c: number): boolean {
   return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
 }
 
 /** Code points in s[start, end). */
-function codePoints(s: string, start: number, end: number): number {
+export function codePoints(s: string, start: number, end: number): number {
   let n = 0;
   for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i);
@@ -177,26 +177,18 @@ export function scoreTokens33(
   let caps = 0;
   for (let k = 0; k < n; k++) if (upper[k]) caps++;
   const capDiff = n - caps > 0 && n - caps < n;
-  const inLex = (k: number): boolean => valences[k] === valences[k];
-
-  const scalarIncDec = (j: number, valence: number): number => {
-    const booster = BOOSTERS.get(lowers[j]!);
-    if (booster === undefined) return 0;
-    let scalar = valence < 0 ? -booster : booster;
-    if (upper[j] && capDiff) scalar += valence > 0 ? C_INCR : -C_INCR;
-    return scalar;
-  };
 
   const sentiments: number[] = new Array<number>(n);
   for (let i = 0; i < n; i++) {
     const low = lowers[i]!;
-    if (BOOSTERS.has(low) || (i < n - 1 && low === 'kind' && lowers[i + 1] === 'of') || !inLex(i)) {
+    const base = valences[i]!;
+    // NaN (not a lexicon word) fails base === base.
+    if (base !== base || BOOSTERS.has(low) || (i < n - 1 && low === 'kind' && lowers[i + 1] === 'of')) {
       sentiments[i] = 0;
       continue;
     }
-    const base = valences[i]!;
     let valence = base;
-    if (low === 'no' && i !== n - 1 && inLex(i + 1)) valence = 0.0;
+    if (low === 'no' && i !== n - 1 && valences[i + 1] === valences[i + 1]) valence = 0.0;
     if (
       (i > 0 && lowers[i - 1] === 'no') ||
       (i > 1 && lowers[i - 2] === 'no') ||
@@ -207,8 +199,8 @@ export function scoreTokens33(
     if (upper[i] && capDiff) valence += valence > 0 ? C_INCR : -C_INCR;
     for (let startI = 0; startI < 3; startI++) {
       const j = i - (startI + 1);
-      if (i > startI && !inLex(j)) {
-        let s = scalarIncDec(j, valence);
+      if (i > startI && valences[j] !== valences[j]) {
+        let s = scalarIncDec(lowers[j]!, upper[j]!, capDiff, valence);
         if (startI === 1 && s !== 0) s = s * 0.95;
         if (startI === 2 && s !== 0) s = s * 0.9;
         valence = valence + s;
@@ -217,9 +209,9 @@ export function scoreTokens33(
       }
     }
     // _least_check
-    if (i > 1 && !inLex(i - 1) && lowers[i - 1] === 'least') {
+    if (i > 1 && valences[i - 1] !== valences[i - 1] && lowers[i - 1] === 'least') {
       if (lowers[i - 2] !== 'at' && lowers[i - 2] !== 'very') valence = valence * N_SCALAR;
-    } else if (i > 0 && !inLex(i - 1) && lowers[i - 1] === 'least') {
+    } else if (i > 0 && valences[i - 1] !== valences[i - 1] && lowers[i - 1] === 'least') {
       valence = valence * N_SCALAR;
     }
     sentiments[i] = valence;
@@ -237,6 +229,14 @@ export function scoreTokens33(
   if (score < -1.0) score = -1.0;
   else if (score > 1.0) score = 1.0;
   return Number(score.toFixed(4));
+}
+
+function scalarIncDec(word: string, upper: boolean, capDiff: boolean, valence: number): number {
+  const booster = BOOSTERS.get(word);
+  if (booster === undefined) return 0;
+  let scalar = valence < 0 ? -booster : booster;
+  if (upper && capDiff) scalar += valence > 0 ? C_INCR : -C_INCR;
+  return scalar;
 }
 
 function negationCheck(valence: number, lowers: readonly string[], startI: number, i: number): number {
@@ -261,29 +261,56 @@ function negationCheck(valence: number, lowers: readonly string[], startI: numbe
   return valence;
 }
 
+/** Words of the multi-word idioms and boosters: an n-gram of other words cannot match one. */
+const IDIOM_WORDS: ReadonlySet<string> = new Set(
+  [...SPECIAL_CASES.keys(), ...BOOSTERS.keys()].filter((k) => k.includes(' ')).flatMap((k) => k.split(' ')),
+);
+
+/** Whether a token can be part of an idiom or booster n-gram (a joined multi-word token might). */
+function idiomable(word: string): boolean {
+  return IDIOM_WORDS.has(word) || word.includes(' ');
+}
+
+/**
+ * _idioms_check of 3.3. The n-gram strings are only built when every token in them can be part of
+ * an idiom: the lookups of the others cannot succeed, and building five strings per scored word
+ * was a measurable share of the time.
+ */
 function idiomsCheck(valence: number, w: readonly string[], i: number): number {
-  const onezero = `${w[i - 1]} ${w[i]}`;
-  const twoonezero = `${w[i - 2]} ${w[i - 1]} ${w[i]}`;
-  const twoone = `${w[i - 2]} ${w[i - 1]}`;
-  const threetwoone = `${w[i - 3]} ${w[i - 2]} ${w[i - 1]}`;
-  const threetwo = `${w[i - 3]} ${w[i - 2]}`;
-  for (const seq of [onezero, twoonezero, twoone, threetwoone, threetwo]) {
-    const v = SPECIAL_CASES.get(seq);
-    if (v !== undefined) {
-      valence = v;
-      break;
-    }
+  const w3 = w[i - 3]!;
+  const w2 = w[i - 2]!;
+  const w1 = w[i - 1]!;
+  const w0 = w[i]!;
+  const k3 = idiomable(w3);
+  const k2 = idiomable(w2);
+  const k1 = idiomable(w1);
+  const k0 = idiomable(w0);
+  // First match in 3.3's order: onezero, twoonezero, twoone, threetwoone, threetwo.
+  let v: number | undefined;
+  if (k1 && k0) v = SPECIAL_CASES.get(`${w1} ${w0}`);
+  if (v === undefined && k2 && k1 && k0) v = SPECIAL_CASES.get(`${w2} ${w1} ${w0}`);
+  if (v === undefined && k2 && k1) v = SPECIAL_CASES.get(`${w2} ${w1}`);
+  if (v === undefined && k3 && k2 && k1) v = SPECIAL_CASES.get(`${w3} ${w2} ${w1}`);
+  if (v === undefined && k3 && k2) v = SPECIAL_CASES.get(`${w3} ${w2}`);
+  if (v !== undefined) valence = v;
+  if (k0 && w.length - 1 > i && idiomable(w[i + 1]!)) {
+    const after = SPECIAL_CASES.get(`${w0} ${w[i + 1]}`);
+    if (after !== undefined) valence = after;
   }
-  if (w.length - 1 > i) {
-    const v = SPECIAL_CASES.get(`${w[i]} ${w[i + 1]}`);
-    if (v !== undefined) valence = v;
+  if (k0 && w.length - 1 > i + 1 && idiomable(w[i + 1]!) && idiomable(w[i + 2]!)) {
+    const after = SPECIAL_CASES.get(`${w0} ${w[i + 1]} ${w[i + 2]}`);
+    if (after !== undefined) valence = after;
   }
-  if (w.length - 1 > i + 1) {
-    const v = SPECIAL_CASES.get(`${w[i]} ${w[i + 1]} ${w[i + 2]}`);
-    if (v !== undefined) valence = v;
+  if (k3 && k2 && k1) {
+    const b = BOOSTERS.get(`${w3} ${w2} ${w1}`);
+    if (b !== undefined) valence = valence + b;
   }
-  for (const gram of [threetwoone, threetwo, twoone]) {
-    const b = BOOSTERS.get(gram);
+  if (k3 && k2) {
+    const b = BOOSTERS.get(`${w3} ${w2}`);
+    if (b !== undefined) valence = valence + b;
+  }
+  if (k2 && k1) {
+    const b = BOOSTERS.get(`${w2} ${w1}`);
     if (b !== undefined) valence = valence + b;
   }
   return valence;
