@@ -23,7 +23,7 @@
  */
 import { MAX_SCORED_CHARS, NEWS_LEXICON, normalizeCase, normalizeText } from './news-text.ts';
 import type { SentimentScorer } from './sentiment.ts';
-import { VADER33_LEXICON, countMarks, lookUp, scoreTokens33, tokenize33, type Token } from './vader33.ts';
+import { VADER33_LEXICON, codePoints, isAsciiPunct, isPySpace, isUpper, scoreTokens33 } from './vader33.ts';
 
 export const NEWS_V2_ID = 'vader-news@2';
 
@@ -204,9 +204,11 @@ export const VERSUS_VALENCE = 1.5;
 export interface NewsAnalysis {
   /** The text the offsets refer to (normalised; case unchanged). */
   text: string;
-  tokens: Token[];
-  /** Start and end offsets of each token in `text`, or null when they could not be tracked. */
-  offsets: Array<readonly [number, number]> | null;
+  /** Each token as written (after phrase joining; a joined token keeps its last word's trailing punctuation). */
+  raws: string[];
+  /** Start and end offset of each token in `text`, or null when they could not be tracked. */
+  starts: number[] | null;
+  ends: number[] | null;
   lowers: string[];
   upper: boolean[];
   valences: Float64Array;
@@ -226,37 +228,80 @@ function endsSentence(raw: string): boolean {
   return last === 46 || last === 33 || last === 63 || last === 59; // . ! ? ;
 }
 
-/** Tokens of `text` with their offsets (tokenize33 splits on the spaces normalizeText leaves). */
-function tokensWithOffsets(text: string): { tokens: Token[]; offsets: Array<readonly [number, number]> } {
-  const tokens = tokenize33(text);
-  const offsets: Array<readonly [number, number]> = [];
-  let at = 0;
-  for (const t of tokens) {
-    const start = text.indexOf(t.raw, at);
-    offsets.push([start, start + t.raw.length]);
-    at = start + t.raw.length;
+/** lookUp's lower-casing (./vader33.ts): plain lower-case ASCII words are used as they are. */
+function isPlain(word: string): boolean {
+  for (let i = 0; i < word.length; i++) {
+    const c = word.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c > 127) return false;
   }
-  return { tokens, offsets };
+  return true;
+}
+
+/** Tokens of the analysis under construction, one array per field (no object per token). */
+interface TokenArrays {
+  raws: string[];
+  words: string[];
+  lowers: string[];
+  upper: boolean[];
+  starts: number[];
+  ends: number[];
+}
+
+/**
+ * tokenize33 (./vader33.ts) and lookUp's lower-casing in one pass, recording each token's offsets
+ * (the same as searching each raw token from the previous end: tokens are split on whitespace).
+ */
+function tokenizeNews(text: string): TokenArrays {
+  const t: TokenArrays = { raws: [], words: [], lowers: [], upper: [], starts: [], ends: [] };
+  const len = text.length;
+  let i = 0;
+  while (i < len) {
+    if (isPySpace(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const start = i;
+    while (i < len && !isPySpace(text.charCodeAt(i))) i++;
+    let a = start;
+    let b = i;
+    while (a < b && isAsciiPunct(text.charCodeAt(a))) a++;
+    while (b > a && isAsciiPunct(text.charCodeAt(b - 1))) b--;
+    const raw = text.slice(start, i);
+    const word = (a === start && b === i) || codePoints(text, a, b) <= 2 ? raw : text.slice(a, b);
+    const plain = isPlain(word);
+    t.raws.push(raw);
+    t.words.push(word);
+    t.lowers.push(plain ? word : word.toLowerCase());
+    t.upper.push(plain ? false : isUpper(word));
+    t.starts.push(start);
+    t.ends.push(i);
+  }
+  return t;
 }
 
 /** Joins multi-word terms into one token (VADER then sees one word, as @1's stand-ins did). */
-function joinPhrases(tokens: Token[], offsets: Array<readonly [number, number]>): void {
-  for (let i = 0; i < tokens.length; i++) {
-    const candidates = PHRASES.get(tokens[i]!.word.toLowerCase());
+function joinPhrases(t: TokenArrays): void {
+  const { raws, words, lowers, upper, starts, ends } = t;
+  for (let i = 0; i < lowers.length; i++) {
+    const candidates = PHRASES.get(lowers[i]!);
     if (candidates === undefined) continue;
-    for (const words of candidates) {
-      if (i + words.length > tokens.length) continue;
+    for (const phrase of candidates) {
+      const m = phrase.length;
+      if (i + m > lowers.length) continue;
       let ok = true;
       // Only the last word may carry trailing punctuation; inner words must be bare.
-      for (let k = 0; k < words.length && ok; k++) {
-        const t = tokens[i + k]!;
-        ok = t.word.toLowerCase() === words[k] && (k === words.length - 1 || t.raw === t.word);
-      }
+      for (let k = 0; k < m && ok; k++) ok = lowers[i + k] === phrase[k] && (k === m - 1 || raws[i + k] === words[i + k]);
       if (!ok) continue;
-      const last = tokens[i + words.length - 1]!;
-      const word = tokens.slice(i, i + words.length).map((t) => t.word).join(' ');
-      tokens.splice(i, words.length, { raw: `${word}${last.raw.slice(last.raw.lastIndexOf(last.word) + last.word.length)}`, word });
-      offsets.splice(i, words.length, [offsets[i]![0], offsets[i + words.length - 1]![1]]);
+      const lastRaw = raws[i + m - 1]!;
+      const lastWord = words[i + m - 1]!;
+      const word = words.slice(i, i + m).join(' ');
+      const plain = isPlain(word);
+      raws.splice(i, m, `${word}${lastRaw.slice(lastRaw.lastIndexOf(lastWord) + lastWord.length)}`);
+      words.splice(i, m, word);
+      lowers.splice(i, m, plain ? word : word.toLowerCase());
+      upper.splice(i, m, plain ? false : isUpper(word));
+      starts.splice(i, m, starts[i]!);
+      ends.splice(i, m, ends[i + m - 1]!);
       break;
     }
   }
@@ -293,7 +338,7 @@ function quantityOf(a: NewsAnalysis, i: number, move: Move): { index: number; wo
 function contextRules(a: NewsAnalysis): void {
   const { lowers, valences, clause } = a;
   const n = lowers.length;
-  const quantityDropped = new Set<number>();
+  let quantityDropped: number[] | null = null;
   for (let i = 0; i < n; i++) {
     const w = lowers[i]!;
     const move = MOVES.get(w);
@@ -302,7 +347,7 @@ function contextRules(a: NewsAnalysis): void {
       const q = quantityOf(a, i, move);
       if (q !== null) {
         valences[i] = move.direction * move.strength * (q.worseUp ? -1 : 1);
-        quantityDropped.add(q.index);
+        (quantityDropped ??= []).push(q.index);
       } else if (!SHIFTERS.has(w) || !shiftNext(a, i)) {
         valences[i] = move.transitive ? Number.NaN : move.direction * move.strength * (move.strong ? 1 : UNRESOLVED_WEIGHT);
       }
@@ -319,7 +364,7 @@ function contextRules(a: NewsAnalysis): void {
       else if (FINE_PENALTY_BEFORE.has(before) || FINE_PENALTY_AFTER.has(after) || /^\$?[\d.,]+[mbk]?n?$/.test(before)) valences[i] = FINE_PENALTY;
     }
   }
-  for (const q of quantityDropped) if (!MOVES.has(lowers[q]!)) valences[q] = Number.NaN;
+  if (quantityDropped !== null) for (const q of quantityDropped) if (!MOVES.has(lowers[q]!)) valences[q] = Number.NaN;
 }
 
 /** Flips the first negative word within SHIFT_WINDOW after the shifter at i; true when one was flipped. */
@@ -336,42 +381,67 @@ function shiftNext(a: NewsAnalysis, i: number): boolean {
   return false;
 }
 
+/**
+ * The last analysis, by normalised text: ingest scores a text and then its entity targets
+ * (./targets.ts), which analyses the same text again. An analysis is never modified after
+ * analyzeNews returns it (targets copies valences before changing them), so sharing it is safe.
+ */
+let lastAnalysis: NewsAnalysis | null = null;
+
 /** Analyses a text for vader-news@2: normalised, case-fixed, tokenised, phrases joined, context applied. */
 export function analyzeNews(input: string): NewsAnalysis {
   const text = normalizeText(input);
+  if (lastAnalysis !== null && lastAnalysis.text === text) return lastAnalysis;
   const cased = normalizeCase(text);
   const tracked = cased.length === text.length;
-  const { tokens, offsets } = tokensWithOffsets(cased);
-  joinPhrases(tokens, offsets);
-  const { lowers, upper, valences } = lookUp(tokens, NEWS_V2_LEXICON);
-  const n = tokens.length;
+  const tokens = tokenizeNews(cased);
+  joinPhrases(tokens);
+  const { raws, lowers, upper, starts, ends } = tokens;
+  const n = raws.length;
+  const valences = new Float64Array(n);
   const clause = new Int32Array(n);
   const sentence = new Int32Array(n);
   let c = 0;
   let s = 0;
   for (let k = 0; k < n; k++) {
-    if (k > 0 && CLAUSE_WORDS.has(lowers[k]!)) c++;
+    const low = lowers[k]!;
+    valences[k] = NEWS_V2_LEXICON.get(low) ?? Number.NaN;
+    if (k > 0 && CLAUSE_WORDS.has(low)) c++;
     clause[k] = c;
     sentence[k] = s;
-    const raw = tokens[k]!.raw;
+    const raw = raws[k]!;
     if (endsClause(raw)) c++;
     if (endsSentence(raw)) s++;
   }
-  const analysis: NewsAnalysis = { text, tokens, offsets: tracked ? offsets : null, lowers, upper, valences, clause, sentence };
+  const analysis: NewsAnalysis = {
+    text,
+    raws,
+    starts: tracked ? starts : null,
+    ends: tracked ? ends : null,
+    lowers,
+    upper,
+    valences,
+    clause,
+    sentence,
+  };
   contextRules(analysis);
+  lastAnalysis = analysis;
   return analysis;
 }
 
 /** VADER 3.3's compound over tokens [from, to) of an analysis (the "!"/"?" emphasis counts that span only). */
-export function scoreSpan(a: NewsAnalysis, from = 0, to = a.tokens.length, valences: ArrayLike<number> = a.valences): number {
+export function scoreSpan(a: NewsAnalysis, from = 0, to = a.raws.length, valences: ArrayLike<number> = a.valences): number {
   let exclamations = 0;
   let questions = 0;
   for (let k = from; k < to; k++) {
-    const m = countMarks(a.tokens[k]!.raw);
-    exclamations += m.exclamations;
-    questions += m.questions;
+    const raw = a.raws[k]!;
+    for (let i = 0; i < raw.length; i++) {
+      const ch = raw.charCodeAt(i);
+      if (ch === 33) exclamations++;
+      else if (ch === 63) questions++;
+    }
   }
-  if (from === 0 && to === a.tokens.length) {
+  if (from === 0 && to === a.raws.length) {
     return scoreTokens33(a.lowers, a.upper, valences, exclamations, questions);
   }
   const slice = Array.prototype.slice.call(valences, from, to) as number[];

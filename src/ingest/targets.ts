@@ -20,11 +20,10 @@ import { VERSUS_VALENCE, VERSUS_VERBS, analyzeNews, scoreSpan, type NewsAnalysis
 /** Token indices overlapping [start, end). */
 function tokensAt(a: NewsAnalysis, start: number, end: number): number[] {
   const out: number[] = [];
-  const offsets = a.offsets;
-  if (offsets === null) return out;
-  for (let k = 0; k < offsets.length; k++) {
-    const [s, e] = offsets[k]!;
-    if (s < end && e > start) out.push(k);
+  const { starts, ends } = a;
+  if (starts === null || ends === null) return out;
+  for (let k = 0; k < starts.length; k++) {
+    if (starts[k]! < end && ends[k]! > start) out.push(k);
   }
   return out;
 }
@@ -65,7 +64,7 @@ export function scoreTargets<Id extends number | string>(mentions: Mentions<Id>,
   const out = new Map<Id, number>();
   if (mentions.entities.length === 0) return out;
   const a = analyzeNews(mentions.text);
-  const located = a.text === mentions.text && a.offsets !== null;
+  const located = a.text === mentions.text && a.starts !== null;
   const tokensOf = new Map<Id, number[]>();
   for (const e of mentions.entities) {
     const ks = located ? [...new Set(e.spans.flatMap(([s, t]) => tokensAt(a, s, t)))] : [];
