@@ -46,31 +46,48 @@ const pool = ['news-rated-heldout.tsv', 'news-rated-dev.tsv'].flatMap((n) => par
 const headlines = Array.from({ length: HEADLINES }, (_, i) => pool[i % pool.length]!);
 const entityMatcher = compileMatcher(['Tesla', 'Ford', 'Apple', 'Fed', 'Boeing', 'Airbus'].map((name, id) => ({ id, slug: name.toLowerCase(), name, aliases: [] })));
 
-function rate(label: string, run: () => number, baseline?: number): number {
-  run(); // warm up
-  const rounds = 5;
-  const start = performance.now();
-  let sink = 0;
-  for (let r = 0; r < rounds; r++) sink += run();
-  const ms = (performance.now() - start) / rounds;
-  const perSecond = (HEADLINES / ms) * 1000;
-  const vs = baseline === undefined ? '' : `  (${(perSecond / baseline).toFixed(2)}x baseline)`;
-  console.log(`${label.padEnd(48)} ${ms.toFixed(2).padStart(8)} ms / ${HEADLINES}  ${Math.round(perSecond).toLocaleString('en-US').padStart(12)} /s${vs}  [${sink}]`);
-  return perSecond;
-}
-
 const count = (score: (t: string) => number) => () => {
   let pos = 0;
   for (const h of headlines) if (score(h) > 0.05) pos++;
   return pos;
 };
-const baseline = rate('baseline: vader-sentiment polarity_scores', count((h) => SentimentIntensityAnalyzer.polarity_scores(h).compound));
-rate('VADER 3.3 rules port (vader33Compound)', count(vader33Compound), baseline);
 const v1 = createNewsScorerV1();
-rate('vader-news@1 score', count((h) => v1.score(h)), baseline);
-rate('vader-news@2 score', count((h) => v2.score(h)), baseline);
-rate('vader-news@2 score + entity targets', count((h) => {
-  const s = v2.score(h);
-  const targets = v2.scoreTargets!(entityMatcher.mentions(h), s);
-  return s + targets.size;
-}), baseline);
+const runs: ReadonlyArray<readonly [string, () => number]> = [
+  ['baseline: vader-sentiment polarity_scores', count((h) => SentimentIntensityAnalyzer.polarity_scores(h).compound)],
+  ['VADER 3.3 rules port (vader33Compound)', count(vader33Compound)],
+  ['vader-news@1 score', count((h) => v1.score(h))],
+  ['vader-news@2 score', count((h) => v2.score(h))],
+  [
+    'vader-news@2 score + entity targets',
+    count((h) => {
+      const s = v2.score(h);
+      const targets = v2.scoreTargets!(entityMatcher.mentions(h), s);
+      return s + targets.size;
+    }),
+  ],
+];
+
+/**
+ * Interleaved rounds: each round times every scorer once, so a load change on the (shared) machine
+ * hits all of them alike; each scorer's figure is its median round, its ratio the median of its
+ * per-round ratios to the baseline of the same round.
+ */
+const ROUNDS = 7;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const sinks = runs.map(([, run]) => run()); // warm up, and the checksum printed below
+const ms: number[][] = runs.map(() => []);
+for (let r = 0; r < ROUNDS; r++) {
+  runs.forEach(([, run], k) => {
+    const start = performance.now();
+    run();
+    ms[k]!.push(performance.now() - start);
+  });
+}
+runs.forEach(([label], k) => {
+  const m = median(ms[k]!);
+  const perSecond = (HEADLINES / m) * 1000;
+  const ratio = median(ms[0]!.map((base, r) => base / ms[k]![r]!));
+  const vs = k === 0 ? '' : `  (${ratio.toFixed(2)}x baseline)`;
+  console.log(`${label.padEnd(48)} ${m.toFixed(2).padStart(8)} ms / ${HEADLINES}  ${Math.round(perSecond).toLocaleString('en-US').padStart(12)} /s${vs}  [${sinks[k]}]`);
+});
+console.log(`speed: median of ${ROUNDS} interleaved rounds; ratio = median per-round ratio to the baseline`);

@@ -189,6 +189,38 @@ const PHRASES: ReadonlyMap<string, string[][]> = (() => {
   return byFirst;
 })();
 
+/** What the analysis needs to know about a (lower-case) word, found with one map lookup per token. */
+interface WordInfo {
+  /** Lexicon valence; NaN when not a lexicon word. */
+  readonly valence: number;
+  readonly move: Move | undefined;
+  /** Multi-word terms starting with this word, longest first. */
+  readonly phrases: string[][] | undefined;
+  readonly shifter: boolean;
+  readonly clauseWord: boolean;
+}
+
+/**
+ * NEWS_V2_LEXICON, MOVES, PHRASES, SHIFTERS and CLAUSE_WORDS precompiled into one map: the
+ * analysis looked each token up in five tables.
+ */
+const WORDS: ReadonlyMap<string, WordInfo> = (() => {
+  // "fine" too: contextRules skips tokens without an entry.
+  const keys = new Set([...NEWS_V2_LEXICON.keys(), ...MOVES.keys(), ...PHRASES.keys(), ...SHIFTERS, ...CLAUSE_WORDS, 'fine']);
+  return new Map(
+    [...keys].map((w) => [
+      w,
+      {
+        valence: NEWS_V2_LEXICON.get(w) ?? Number.NaN,
+        move: MOVES.get(w),
+        phrases: PHRASES.get(w),
+        shifter: SHIFTERS.has(w),
+        clauseWord: CLAUSE_WORDS.has(w),
+      },
+    ]),
+  );
+})();
+
 /** Verbs of one party winning (1) or losing (-1) against another; ./targets.ts gives the object the opposite sign. */
 export const VERSUS_VERBS: ReadonlyMap<string, Direction> = new Map([
   ...['beats', 'beat', 'defeats', 'defeated', 'overtakes', 'overtook', 'outsells', 'outsold', 'outpaces', 'outpaced',
@@ -245,6 +277,8 @@ interface TokenArrays {
   upper: boolean[];
   starts: number[];
   ends: number[];
+  /** WORDS entry of each lower-cased token (undefined: a word no table knows). */
+  infos: Array<WordInfo | undefined>;
 }
 
 /**
@@ -252,7 +286,7 @@ interface TokenArrays {
  * (the same as searching each raw token from the previous end: tokens are split on whitespace).
  */
 function tokenizeNews(text: string): TokenArrays {
-  const t: TokenArrays = { raws: [], words: [], lowers: [], upper: [], starts: [], ends: [] };
+  const t: TokenArrays = { raws: [], words: [], lowers: [], upper: [], starts: [], ends: [], infos: [] };
   const len = text.length;
   let i = 0;
   while (i < len) {
@@ -261,29 +295,36 @@ function tokenizeNews(text: string): TokenArrays {
       continue;
     }
     const start = i;
-    while (i < len && !isPySpace(text.charCodeAt(i))) i++;
+    // isPlain of the word, found during the scan: edge punctuation is neither A-Z nor non-ASCII.
+    let plain = true;
+    for (; i < len; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 32 || isPySpace(c)) break;
+      if ((c >= 65 && c <= 90) || c > 127) plain = false;
+    }
     let a = start;
     let b = i;
     while (a < b && isAsciiPunct(text.charCodeAt(a))) a++;
     while (b > a && isAsciiPunct(text.charCodeAt(b - 1))) b--;
     const raw = text.slice(start, i);
     const word = (a === start && b === i) || codePoints(text, a, b) <= 2 ? raw : text.slice(a, b);
-    const plain = isPlain(word);
+    const lower = plain ? word : word.toLowerCase();
     t.raws.push(raw);
     t.words.push(word);
-    t.lowers.push(plain ? word : word.toLowerCase());
+    t.lowers.push(lower);
     t.upper.push(plain ? false : isUpper(word));
     t.starts.push(start);
     t.ends.push(i);
+    t.infos.push(WORDS.get(lower));
   }
   return t;
 }
 
 /** Joins multi-word terms into one token (VADER then sees one word, as @1's stand-ins did). */
 function joinPhrases(t: TokenArrays): void {
-  const { raws, words, lowers, upper, starts, ends } = t;
+  const { raws, words, lowers, upper, starts, ends, infos } = t;
   for (let i = 0; i < lowers.length; i++) {
-    const candidates = PHRASES.get(lowers[i]!);
+    const candidates = infos[i]?.phrases;
     if (candidates === undefined) continue;
     for (const phrase of candidates) {
       const m = phrase.length;
@@ -296,9 +337,11 @@ function joinPhrases(t: TokenArrays): void {
       const lastWord = words[i + m - 1]!;
       const word = words.slice(i, i + m).join(' ');
       const plain = isPlain(word);
+      const lower = plain ? word : word.toLowerCase();
+      infos.splice(i, m, WORDS.get(lower));
       raws.splice(i, m, `${word}${lastRaw.slice(lastRaw.lastIndexOf(lastWord) + lastWord.length)}`);
       words.splice(i, m, word);
-      lowers.splice(i, m, plain ? word : word.toLowerCase());
+      lowers.splice(i, m, lower);
       upper.splice(i, m, plain ? false : isUpper(word));
       starts.splice(i, m, starts[i]!);
       ends.splice(i, m, ends[i + m - 1]!);
@@ -335,25 +378,27 @@ function quantityOf(a: NewsAnalysis, i: number, move: Move): { index: number; wo
   return move.attributive ? null : after();
 }
 
-function contextRules(a: NewsAnalysis): void {
+function contextRules(a: NewsAnalysis, infos: ReadonlyArray<WordInfo | undefined>): void {
   const { lowers, valences, clause } = a;
   const n = lowers.length;
   let quantityDropped: number[] | null = null;
   for (let i = 0; i < n; i++) {
+    const info = infos[i];
+    if (info === undefined) continue;
     const w = lowers[i]!;
-    const move = MOVES.get(w);
+    const move = info.move;
     if (move !== undefined) {
       // A shifter used as a verb on a negative word ("cuts debt" resolves as a movement below; "eases burden" shifts).
       const q = quantityOf(a, i, move);
       if (q !== null) {
         valences[i] = move.direction * move.strength * (q.worseUp ? -1 : 1);
         (quantityDropped ??= []).push(q.index);
-      } else if (!SHIFTERS.has(w) || !shiftNext(a, i)) {
+      } else if (!info.shifter || !shiftNext(a, i)) {
         valences[i] = move.transitive ? Number.NaN : move.direction * move.strength * (move.strong ? 1 : UNRESOLVED_WEIGHT);
       }
       continue;
     }
-    if (SHIFTERS.has(w)) {
+    if (info.shifter) {
       shiftNext(a, i);
       continue;
     }
@@ -396,7 +441,7 @@ export function analyzeNews(input: string): NewsAnalysis {
   const tracked = cased.length === text.length;
   const tokens = tokenizeNews(cased);
   joinPhrases(tokens);
-  const { raws, lowers, upper, starts, ends } = tokens;
+  const { raws, lowers, upper, starts, ends, infos } = tokens;
   const n = raws.length;
   const valences = new Float64Array(n);
   const clause = new Int32Array(n);
@@ -404,9 +449,9 @@ export function analyzeNews(input: string): NewsAnalysis {
   let c = 0;
   let s = 0;
   for (let k = 0; k < n; k++) {
-    const low = lowers[k]!;
-    valences[k] = NEWS_V2_LEXICON.get(low) ?? Number.NaN;
-    if (k > 0 && CLAUSE_WORDS.has(low)) c++;
+    const info = infos[k];
+    valences[k] = info === undefined ? Number.NaN : info.valence;
+    if (k > 0 && info !== undefined && info.clauseWord) c++;
     clause[k] = c;
     sentence[k] = s;
     const raw = raws[k]!;
@@ -424,7 +469,7 @@ export function analyzeNews(input: string): NewsAnalysis {
     clause,
     sentence,
   };
-  contextRules(analysis);
+  contextRules(analysis, infos);
   lastAnalysis = analysis;
   return analysis;
 }
