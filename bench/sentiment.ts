@@ -46,13 +46,14 @@ const pool = ['news-rated-heldout.tsv', 'news-rated-dev.tsv'].flatMap((n) => par
 const headlines = Array.from({ length: HEADLINES }, (_, i) => pool[i % pool.length]!);
 const entityMatcher = compileMatcher(['Tesla', 'Ford', 'Apple', 'Fed', 'Boeing', 'Airbus'].map((name, id) => ({ id, slug: name.toLowerCase(), name, aliases: [] })));
 
-const count = (score: (t: string) => number) => () => {
+/** Scores headlines[from, to) and counts the positive ones (the count keeps the work observable). */
+const count = (score: (t: string) => number) => (from: number, to: number) => {
   let pos = 0;
-  for (const h of headlines) if (score(h) > 0.05) pos++;
+  for (let i = from; i < to; i++) if (score(headlines[i]!) > 0.05) pos++;
   return pos;
 };
 const v1 = createNewsScorerV1();
-const runs: ReadonlyArray<readonly [string, () => number]> = [
+const runs: ReadonlyArray<readonly [string, (from: number, to: number) => number]> = [
   ['baseline: vader-sentiment polarity_scores', count((h) => SentimentIntensityAnalyzer.polarity_scores(h).compound)],
   ['VADER 3.3 rules port (vader33Compound)', count(vader33Compound)],
   ['vader-news@1 score', count((h) => v1.score(h))],
@@ -68,26 +69,28 @@ const runs: ReadonlyArray<readonly [string, () => number]> = [
 ];
 
 /**
- * Interleaved rounds: each round times every scorer once, so a load change on the (shared) machine
- * hits all of them alike; each scorer's figure is its median round, its ratio the median of its
- * per-round ratios to the baseline of the same round.
+ * Fine-grained interleaving: the headlines are timed in chunks of CHUNK, every scorer on the same
+ * chunk in turn, PASSES times over all headlines; a load change on the (shared) machine then hits
+ * every scorer alike. Each scorer's time is its sum over all chunks; its ratio is the baseline's
+ * sum over its own.
  */
-const ROUNDS = 7;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const sinks = runs.map(([, run]) => run()); // warm up, and the checksum printed below
-const ms: number[][] = runs.map(() => []);
-for (let r = 0; r < ROUNDS; r++) {
-  runs.forEach(([, run], k) => {
-    const start = performance.now();
-    run();
-    ms[k]!.push(performance.now() - start);
-  });
+const CHUNK = 500;
+const PASSES = 3;
+const sinks = runs.map(([, run]) => run(0, HEADLINES)); // warm up, and the checksum printed below
+const totals = runs.map(() => 0);
+for (let p = 0; p < PASSES; p++) {
+  for (let from = 0; from < HEADLINES; from += CHUNK) {
+    runs.forEach(([, run], k) => {
+      const start = performance.now();
+      run(from, from + CHUNK);
+      totals[k]! += performance.now() - start;
+    });
+  }
 }
 runs.forEach(([label], k) => {
-  const m = median(ms[k]!);
-  const perSecond = (HEADLINES / m) * 1000;
-  const ratio = median(ms[0]!.map((base, r) => base / ms[k]![r]!));
-  const vs = k === 0 ? '' : `  (${ratio.toFixed(2)}x baseline)`;
-  console.log(`${label.padEnd(48)} ${m.toFixed(2).padStart(8)} ms / ${HEADLINES}  ${Math.round(perSecond).toLocaleString('en-US').padStart(12)} /s${vs}  [${sinks[k]}]`);
+  const ms = totals[k]! / PASSES;
+  const perSecond = (HEADLINES / ms) * 1000;
+  const vs = k === 0 ? '' : `  (${(totals[0]! / totals[k]!).toFixed(2)}x baseline)`;
+  console.log(`${label.padEnd(48)} ${ms.toFixed(2).padStart(8)} ms / ${HEADLINES}  ${Math.round(perSecond).toLocaleString('en-US').padStart(12)} /s${vs}  [${sinks[k]}]`);
 });
-console.log(`speed: median of ${ROUNDS} interleaved rounds; ratio = median per-round ratio to the baseline`);
+console.log(`speed: ${PASSES} passes over ${HEADLINES} headlines, interleaved in chunks of ${CHUNK}; ms are per pass`);

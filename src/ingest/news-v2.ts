@@ -243,11 +243,11 @@ export interface NewsAnalysis {
   ends: number[] | null;
   lowers: string[];
   upper: boolean[];
-  valences: Float64Array;
+  valences: number[];
   /** Clause number of each token (increments at clause punctuation and clause words). */
-  clause: Int32Array;
+  clause: number[];
   /** Sentence number of each token. */
-  sentence: Int32Array;
+  sentence: number[];
 }
 
 function endsClause(raw: string): boolean {
@@ -443,9 +443,10 @@ export function analyzeNews(input: string): NewsAnalysis {
   joinPhrases(tokens);
   const { raws, lowers, upper, starts, ends, infos } = tokens;
   const n = raws.length;
-  const valences = new Float64Array(n);
-  const clause = new Int32Array(n);
-  const sentence = new Int32Array(n);
+  // Plain arrays: three typed arrays per headline cost more to allocate than they save.
+  const valences: number[] = new Array<number>(n);
+  const clause: number[] = new Array<number>(n);
+  const sentence: number[] = new Array<number>(n);
   let c = 0;
   let s = 0;
   for (let k = 0; k < n; k++) {

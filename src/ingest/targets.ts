@@ -28,7 +28,7 @@ function tokensAt(a: NewsAnalysis, start: number, end: number): number[] {
   return out;
 }
 
-function range(ids: Int32Array, value: number): [number, number] {
+function range(ids: readonly number[], value: number): [number, number] {
   let from = ids.indexOf(value);
   let to = from;
   while (to < ids.length && ids[to] === value) to++;
@@ -47,7 +47,7 @@ function clauseScore(a: NewsAnalysis, k: number): number {
   for (let v = from; v < to; v++) {
     const sign = VERSUS_VERBS.get(a.lowers[v]!);
     if (sign === undefined || v === k) continue;
-    const valences = Float64Array.from(a.valences);
+    const valences = a.valences.slice();
     const value = valences[v]!;
     valences[v] = sign * (value === value && value !== 0 ? Math.abs(value) : VERSUS_VALENCE);
     const subject = scoreSpan(a, from, to, valences);
