@@ -16,6 +16,7 @@
  */
 import type { Mentions } from './match.ts';
 import { VERSUS_VALENCE, VERSUS_VERBS, analyzeNews, scoreSpan, type NewsAnalysis } from './news-v2.ts';
+import { round4 } from './vader33.ts';
 
 /** Token indices overlapping [start, end). */
 function tokensAt(a: NewsAnalysis, start: number, end: number): number[] {
@@ -92,7 +93,7 @@ export function scoreTargets<Id extends number | string>(mentions: Mentions<Id>,
       }
     }
     if (score === 0 && !mentions.entities.some((o) => o.id !== e.id)) score = articleScore;
-    out.set(e.id, Number.isFinite(score) ? Math.min(1, Math.max(-1, Number(score.toFixed(4)))) : 0);
+    out.set(e.id, Number.isFinite(score) ? Math.min(1, Math.max(-1, round4(score))) : 0);
   }
   return out;
 }

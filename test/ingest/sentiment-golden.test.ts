@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { round4 } from '../../src/ingest/vader33.ts';
 import { GENERATED_TEXTS, GOLDEN_FILE, corpus, goldenLines } from './sentiment-corpus.ts';
 
 /**
@@ -37,5 +38,23 @@ describe('scores are unchanged by the speed work', () => {
     expect(nonZero(2)).toBeGreaterThan(texts.length / 2);
     expect(cols.filter((c) => c[3] !== '').length).toBeGreaterThan(texts.length / 4);
     expect(cols.filter((c) => (c[3] ?? '').includes(',')).length).toBeGreaterThan(500);
+  });
+});
+
+describe('round4', () => {
+  it('is Number(x.toFixed(4)) on every 1e-6 step of [-1, 1], on ties and around zero', () => {
+    const diffs: string[] = [];
+    const check = (x: number): void => {
+      const want = Number(x.toFixed(4));
+      if (!Object.is(round4(x), want)) diffs.push(`${x}: ${round4(x)} != ${want}`);
+    };
+    for (let i = -1_000_000; i <= 1_000_000; i++) {
+      check(i / 1e6);
+      // Exact and near ties of the fourth decimal (toFixed rounds them away from zero).
+      check((i + 0.5) / 1e4 / 100);
+      check((Math.trunc(i / 100) + 0.5) / 1e4);
+    }
+    for (const x of [0, -0, 1, -1, 5e-5, -5e-5, 4.9999e-5, -4.9999e-5, 1e-300, -1e-300, 1.5, -2]) check(x);
+    expect(diffs.slice(0, 5)).toEqual([]);
   });
 });
