@@ -2,7 +2,9 @@
  * Sentiment: quality and speed of the scorers, each figure beside its same-run baseline.
  *   quality: Pearson r and 3-class accuracy with 95% bootstrap intervals (seeded) for plain VADER
  *            (the vader-sentiment package), vader-news@1 and vader-news@2 on the held-out and dev
- *            rated sets, paired bootstrap gains of @2, and entity direction on the entity sets
+ *            rated sets, paired bootstrap gains of @2, the same (sign accuracy) on the independent UCI
+ *            labelled review sentences shipped by the `sentiment` package, and entity direction on
+ *            the entity sets
  *   speed:   headlines per second of vader-news@2 (with and without entity targeting), @1 and the
  *            VADER 3.3 port, against vader-sentiment's polarity_scores
  * Run: node bench/sentiment.ts
@@ -11,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { SentimentIntensityAnalyzer } from 'vader-sentiment';
 import { compileMatcher } from '../src/ingest/match.ts';
 import { createNewsScorer, createNewsScorerV1, createVaderScorer } from '../src/ingest/sentiment.ts';
-import { evaluateSet, formatSetEvaluation, parseEntityCases, parseRated } from '../src/ingest/sentiment-eval.ts';
+import { evaluateSet, formatSetEvaluation, loadUciLabelled, parseEntityCases, parseRated } from '../src/ingest/sentiment-eval.ts';
 import { vader33Compound } from '../src/ingest/vader33.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`../test/fixtures/ingest/${name}`, import.meta.url), 'utf8');
@@ -22,6 +24,10 @@ console.log(`sentiment: node ${process.version}`);
 for (const [label, name] of [['held-out', 'news-rated-heldout.tsv'], ['dev', 'news-rated-dev.tsv']] as const) {
   console.log(formatSetEvaluation(evaluateSet(`${label} ${name}`, parseRated(fixture(name), name), scorers)));
 }
+// Independent human labels, but reviews rather than news (see loadUciLabelled): no harm to general text.
+const uci = loadUciLabelled();
+for (const { name, rows } of uci) console.log(formatSetEvaluation(evaluateSet(name, rows, scorers, 'sign')));
+console.log(formatSetEvaluation(evaluateSet('UCI labelled sentences, all three pooled', uci.flatMap((s) => s.rows), scorers, 'sign')));
 for (const name of ['news-entity-mixed.tsv', 'news-entity-heldout.tsv']) {
   const cases = parseEntityCases(fixture(name), name);
   const names = [...new Set(cases.flatMap((c) => c.targets.map((t) => t.name)))];

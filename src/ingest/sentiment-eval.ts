@@ -4,6 +4,9 @@
  * Pure functions over already computed scores; the fixtures are test/fixtures/ingest/news-rated-*.tsv
  * and news-entity-mixed.tsv (see their headers for the rating scale).
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { sentimentClass, type SentimentClass } from './sentiment.ts';
 
 export interface RatedText {
@@ -97,6 +100,45 @@ export function accuracy3(scores: ArrayLike<number>, ratings: ArrayLike<number>,
   return right / n;
 }
 
+/**
+ * Share of items on the right side of 0 (score >= 0 counts as positive), for sets labelled only
+ * positive or negative (ratings +1 / -1): the rule the `sentiment` package validates with.
+ */
+export function accuracySign(scores: ArrayLike<number>, ratings: ArrayLike<number>, idx?: ArrayLike<number>): number {
+  const n = idx ? idx.length : scores.length;
+  let right = 0;
+  for (let k = 0; k < n; k++) {
+    const i = idx ? idx[k]! : k;
+    if (scores[i]! >= 0 === ratings[i]! > 0) right++;
+  }
+  return right / n;
+}
+
+/**
+ * Independent human-labelled sentences: the UCI "Sentiment Labelled Sentences" sets (Kotzias et
+ * al., KDD 2015; 1,000 Amazon product, IMDB movie and Yelp restaurant review sentences each,
+ * labelled 0 negative / 1 positive, CC BY 4.0) as the `sentiment` npm package (a devDependency)
+ * ships them in test/fixtures. Read from node_modules at run time, never copied into this repo.
+ * They are reviews, not news: no rule here was written against them, so they show whether the
+ * news rules hurt general text, not how well news is scored. Ratings: 0 -> -1, 1 -> +1.
+ */
+export function loadUciLabelled(): { name: string; rows: RatedText[] }[] {
+  const root = dirname(createRequire(import.meta.url).resolve('sentiment/package.json'));
+  return ['amazon', 'imdb', 'yelp'].map((set) => {
+    const items = JSON.parse(readFileSync(join(root, 'test', 'fixtures', `${set}.json`), 'utf8')) as unknown;
+    if (!Array.isArray(items)) throw new Error(`sentiment/test/fixtures/${set}.json: expected an array`);
+    const rows: RatedText[] = [];
+    for (const item of items as unknown[]) {
+      const { text, class: label } = item as { text?: unknown; class?: unknown };
+      // Each file ends with {"text":"","class":null} (its source file's trailing newline).
+      if (text === '' && label === null) continue;
+      if (typeof text !== 'string' || (label !== 0 && label !== 1)) throw new Error(`sentiment/test/fixtures/${set}.json: bad item ${JSON.stringify(item)}`);
+      rows.push({ rating: label === 1 ? 1 : -1, text: text.trim() });
+    }
+    return { name: `UCI labelled sentences, ${set} (sentiment@5.0.2 test/fixtures/${set}.json)`, rows };
+  });
+}
+
 /** mulberry32: a small seeded PRNG, so every bootstrap is reproducible. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -144,9 +186,13 @@ export interface ScorerResult {
   accuracy: Estimate;
 }
 
+/** 'three-class': classes of score and rating must match; 'sign': see accuracySign (two-class sets). */
+export type AccuracyKind = 'three-class' | 'sign';
+
 export interface SetEvaluation {
   name: string;
   items: number;
+  accuracyKind: AccuracyKind;
   results: ScorerResult[];
   /** Paired bootstrap differences of the last scorer against each other scorer (last minus other). */
   gains: { against: string; r: Estimate; accuracy: Estimate }[];
@@ -158,22 +204,23 @@ export interface NamedScorer {
 }
 
 /** Scores the set with every scorer, then bootstraps r and accuracy, and the last scorer's paired gains. */
-export function evaluateSet(name: string, rows: readonly RatedText[], scorers: readonly NamedScorer[]): SetEvaluation {
+export function evaluateSet(name: string, rows: readonly RatedText[], scorers: readonly NamedScorer[], accuracyKind: AccuracyKind = 'three-class'): SetEvaluation {
+  const accuracy = accuracyKind === 'sign' ? accuracySign : accuracy3;
   const ratings = Float64Array.from(rows, (r) => r.rating);
   const scores = scorers.map((s) => Float64Array.from(rows, (r) => s.score(r.text)));
   const n = rows.length;
   const results = scorers.map((s, k) => ({
     id: s.id,
     r: bootstrap(n, (idx) => pearson(scores[k]!, ratings, idx ?? undefined)),
-    accuracy: bootstrap(n, (idx) => accuracy3(scores[k]!, ratings, idx ?? undefined)),
+    accuracy: bootstrap(n, (idx) => accuracy(scores[k]!, ratings, idx ?? undefined)),
   }));
   const last = scores.length - 1;
   const gains = scorers.slice(0, last).map((s, k) => ({
     against: s.id,
     r: bootstrap(n, (idx) => pearson(scores[last]!, ratings, idx ?? undefined) - pearson(scores[k]!, ratings, idx ?? undefined)),
-    accuracy: bootstrap(n, (idx) => accuracy3(scores[last]!, ratings, idx ?? undefined) - accuracy3(scores[k]!, ratings, idx ?? undefined)),
+    accuracy: bootstrap(n, (idx) => accuracy(scores[last]!, ratings, idx ?? undefined) - accuracy(scores[k]!, ratings, idx ?? undefined)),
   }));
-  return { name, items: n, results, gains };
+  return { name, items: n, accuracyKind, results, gains };
 }
 
 function fmt(e: Estimate): string {
@@ -189,7 +236,8 @@ function signed(e: Estimate): string {
 export function formatSetEvaluation(e: SetEvaluation): string {
   const width = Math.max(...e.results.map((r) => r.id.length));
   const lines = [`${e.name} (${e.items} items; 95% bootstrap intervals, ${BOOTSTRAP_REPLICATES} resamples, seed ${BOOTSTRAP_SEED})`];
-  for (const r of e.results) lines.push(`  ${r.id.padEnd(width)}  r ${fmt(r.r)}  3-class accuracy ${fmt(r.accuracy)}`);
+  const kind = e.accuracyKind === 'sign' ? 'sign accuracy' : '3-class accuracy';
+  for (const r of e.results) lines.push(`  ${r.id.padEnd(width)}  r ${fmt(r.r)}  ${kind} ${fmt(r.accuracy)}`);
   const best = e.results.at(-1)?.id ?? '';
   for (const g of e.gains) lines.push(`  ${best} - ${g.against}: r ${signed(g.r)}  accuracy ${signed(g.accuracy)} (paired)`);
   return lines.join('\n');
