@@ -392,7 +392,8 @@ function contextRules(a: NewsAnalysis, infos: ReadonlyArray<WordInfo | undefined
       const q = quantityOf(a, i, move);
       if (q !== null) {
         valences[i] = move.direction * move.strength * (q.worseUp ? -1 : 1);
-        (quantityDropped ??= []).push(q.index);
+        if (quantityDropped === null) quantityDropped = [];
+        quantityDropped.push(q.index);
       } else if (!info.shifter || !shiftNext(a, i)) {
         valences[i] = move.transitive ? Number.NaN : move.direction * move.strength * (move.strong ? 1 : UNRESOLVED_WEIGHT);
       }
