@@ -1,7 +1,7 @@
 /**
  * Every query of the read side: plain SELECTs over the tables of DESIGN.md's data model,
  * each shaped to one index (series: the rollup primary key; articles: article_entity's
- * (entity_id, published_at)). Nothing here writes; the API's connections are also opened
+ * (entity_id, published_at, article_id)). Nothing here writes; the API's connections are also opened
  * read-only (see openReadOrm), so a write would fail even if one slipped in.
  */
 import { sql as raw } from 'kysely';
@@ -125,7 +125,8 @@ export interface ArticleRowOut {
 
 /**
  * Articles of an entity in [from, to), newest first, `limit` of them after the keyset `after`.
- * Walks article_entity's (entity_id, published_at) index backwards and joins article by key.
+ * Walks article_entity's (entity_id, published_at, article_id) index backwards (migration
+ * 20261202061000) and joins article by its key, pruned to one partition by published_at.
  */
 export async function readArticles(em: EntityManager, entityId: number, from: Date, to: Date, limit: number, after: ArticleKey | null): Promise<ArticleRowOut[]> {
   // ae.published_at is the partition key the ORM does not persist itself (persist(false)), so the
@@ -142,7 +143,9 @@ export async function readArticles(em: EntityManager, entityId: number, from: Da
     .where(publishedAt, '>=', from)
     .where(publishedAt, '<', to);
   if (after) {
-    query = query.where((eb) => eb.or([eb(publishedAt, '<', after.publishedAt), eb.and([eb(publishedAt, '=', after.publishedAt), eb(articleId, '<', after.id)])]));
+    // A row comparison, not an OR of the two cases: it is an index condition on
+    // (entity_id, published_at, article_id), so the scan starts right after the cursor.
+    query = query.where(raw<boolean>`(ae.published_at, ae.article_id) < (${after.publishedAt}, ${after.id})`);
   }
   const rows = await query.orderBy(publishedAt, 'desc').orderBy(articleId, 'desc').limit(limit).execute();
   return rows.map((r) => ({ id: Number(r.id), published_at: iso(r.published_at), title: r.title, url: r.url, source_id: r.source_id, sentiment: Number(r.sentiment) }));
