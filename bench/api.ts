@@ -222,6 +222,14 @@ try {
       bare: () => client.query(articlesSql(true), [entityId, weekFrom, now, new Date(last.published_at), last.id]),
     },
   ];
+  // The HTTP floor on this machine: an endpoint can not cost less than a request that does nothing.
+  const floor: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const t = performance.now();
+    await receive('/healthz');
+    floor.push(performance.now() - t);
+  }
+  console.log(`HTTP floor (GET /healthz, no DB): p50 ${f(quantile(floor, 0.5))}  p95 ${f(quantile(floor, 0.95))}`);
   for (const pair of pairs) {
     await measure(pair);
     await explain(pair.sql, pair.values);
