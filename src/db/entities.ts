@@ -135,7 +135,7 @@ export const ArticleEntitySchema = defineEntity({
   // (entity_id, published_at, article_id): rollups range-scan the first two columns; the read
   // API's article listing walks all three backwards, newest first, and its keyset cursor
   // (published_at, article_id) < (…) is an index condition, so a page reads `limit` entries.
-  indexes: [{ name: 'article_entity_entity_id_published_at_article_id_index', properties: ['entity', 'publishedAt', 'article'], columns: [{ name: 'entity_id' }, { name: 'published_at' }, { name: 'article_id' }] }],
+  indexes: [{ name: 'article_entity_entity_id_published_at_article_id_index', properties: ['entity', 'publishedAt', 'article'] }],
 });
 export class ArticleEntity extends ArticleEntitySchema.class {}
 ArticleEntitySchema.setClass(ArticleEntity);
