@@ -18,7 +18,7 @@ import { ensurePartitions } from '../src/db/partitions.ts';
 import { sql } from '../src/db/sql.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildApi } from '../src/api/server.ts';
-import { openReadOrm } from '../src/api/read.ts';
+import { openReadOrm, readSeries } from '../src/api/read.ts';
 import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
 import { benchNamespace, dropDatabase, PG_URL } from './support.ts';
 
@@ -234,6 +234,23 @@ try {
     await measure(pair);
     await explain(pair.sql, pair.values);
   }
+
+  // Where the series endpoint's time goes beyond the query: its read in-process (rows as the
+  // handler gets them), JSON.stringify of those rows, and the rest (HTTP, routing, transfer of
+  // the ~775 KB body), each interleaved with the bare query.
+  const parts: Record<'bare' | 'read' | 'stringify', number[]> = { bare: [], read: [], stringify: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    let t = performance.now();
+    await client.query(seriesSql, [entityId, from, now]);
+    parts.bare.push(performance.now() - t);
+    t = performance.now();
+    const rows = await readSeries(orm.em.fork(), entityId, 'hour', from, now);
+    parts.read.push(performance.now() - t);
+    t = performance.now();
+    JSON.stringify({ buckets: rows });
+    parts.stringify.push(performance.now() - t);
+  }
+  console.log(`series parts, p50: bare SQL ${f(quantile(parts.bare, 0.5))}, readSeries ${f(quantile(parts.read, 0.5))}, JSON.stringify ${f(quantile(parts.stringify, 0.5))}`);
   await app.close();
 } finally {
   await orm.close(true);
