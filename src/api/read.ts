@@ -1,7 +1,7 @@
 /**
  * Every query of the read side: plain SELECTs over the tables of DESIGN.md's data model,
  * each shaped to one index (series: the rollup primary key; articles: article_entity's
- * (entity_id, published_at)). Nothing here writes; the API's connections are also opened
+ * (entity_id, published_at, article_id)). Nothing here writes; the API's connections are also opened
  * read-only (see openReadOrm), so a write would fail even if one slipped in.
  */
 import { sql as raw } from 'kysely';
@@ -125,26 +125,28 @@ export interface ArticleRowOut {
 
 /**
  * Articles of an entity in [from, to), newest first, `limit` of them after the keyset `after`.
- * Walks article_entity's (entity_id, published_at) index backwards and joins article by key.
+ * Walks article_entity's (entity_id, published_at, article_id) index backwards (migration
+ * 20261202061000) and joins article by its key, pruned to one partition by published_at.
  */
 export async function readArticles(em: EntityManager, entityId: number, from: Date, to: Date, limit: number, after: ArticleKey | null): Promise<ArticleRowOut[]> {
-  // ae.published_at is the partition key the ORM does not persist itself (persist(false)), so the
-  // typed builder does not know it: it is referenced as raw SQL.
-  const publishedAt = raw<Date>`ae.published_at`;
-  const articleId = raw<number>`ae.article_id`;
-  let query = sql(em)
-    .selectFrom('article_entity as ae')
-    // published_at equality lets a time-partitioned article table prune to one partition.
-    .innerJoin('article as a', (join) => join.onRef('a.id', '=', 'ae.article_id').on(raw<boolean>`a.published_at = ae.published_at`))
-    .select(['a.id', 'a.title', 'a.url', 'a.source_id', 'ae.sentiment'])
-    .select(publishedAt.as('published_at'))
-    .where('ae.entity_id', '=', entityId)
-    .where(publishedAt, '>=', from)
-    .where(publishedAt, '<', to);
-  if (after) {
-    query = query.where((eb) => eb.or([eb(publishedAt, '<', after.publishedAt), eb.and([eb(publishedAt, '=', after.publishedAt), eb(articleId, '<', after.id)])]));
-  }
-  const rows = await query.orderBy(publishedAt, 'desc').orderBy(articleId, 'desc').limit(limit).execute();
+  // A row comparison, not an OR of the two cases: it is an index condition on
+  // (entity_id, published_at, article_id), so the scan starts right after the cursor.
+  const keyset = after ? raw`and (published_at, article_id) < (${after.publishedAt}, ${after.id})` : raw``;
+  // The page is chosen from article_entity alone (LIMIT inside), then joined to article: the
+  // planner walks the index backwards through the month partitions in order and stops after
+  // `limit` entries. With the join outside the limit it joined every row of the range first
+  // (a week of one entity at 5M articles: 3,800 joins and a sort for a 50-row page).
+  // published_at equality in the join prunes article to one partition per row.
+  // (article_entity.published_at is persist(false) in the entities, hence raw SQL, not the typed builder.)
+  const { rows } = await raw<{ id: string | number; published_at: Date | string; title: string; url: string | null; source_id: string; sentiment: number }>`
+    select a.id, ae.published_at, a.title, a.url, a.source_id, ae.sentiment
+      from (select article_id, published_at, sentiment
+              from article_entity
+             where entity_id = ${entityId} and published_at >= ${from} and published_at < ${to} ${keyset}
+             order by published_at desc, article_id desc
+             limit ${limit}) ae
+      join article a on a.id = ae.article_id and a.published_at = ae.published_at
+     order by ae.published_at desc, ae.article_id desc`.execute(em.getKysely<DB>());
   return rows.map((r) => ({ id: Number(r.id), published_at: iso(r.published_at), title: r.title, url: r.url, source_id: r.source_id, sentiment: Number(r.sentiment) }));
 }
 

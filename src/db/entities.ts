@@ -132,7 +132,11 @@ export const ArticleEntitySchema = defineEntity({
     /** Which scorer produced `sentiment` (entity-targeted since vader-news@2); rescore rewrites both. */
     scorer: p.text(),
   },
-  indexes: [{ properties: ['entity', 'publishedAt'] }],
+  // (entity_id, published_at, article_id): rollups range-scan the first two columns; the read
+  // API's article listing walks all three backwards, newest first, and its keyset cursor
+  // (published_at, article_id) < (…) is an index condition, so a page reads `limit` entries.
+  // `article` is (article_id, published_at); published_at already stands second, so it adds article_id.
+  indexes: [{ name: 'article_entity_entity_id_published_at_article_id_index', properties: ['entity', 'publishedAt', 'article'] }],
 });
 export class ArticleEntity extends ArticleEntitySchema.class {}
 ArticleEntitySchema.setClass(ArticleEntity);
@@ -216,7 +220,18 @@ export const SentimentRollupSchema = defineEntity({
     trendMentions: p.integer(),
     updatedAt: p.datetime(),
   },
-  // No extra index: "latest buckets of an entity" is a backward scan of the primary key.
+  // A covering copy of the primary key: a series (90 days of hours = 2,160 rows of one entity)
+  // is an index-only scan of ~30 adjacent leaf pages instead of one heap page per row (refresh
+  // writes an hour's buckets for every entity together, so an entity's rows are scattered).
+  // Cost: updates of rollup rows are no longer HOT and write this index too: updating a week of
+  // hourly rows (16,800) took about 1.5x as long with it as without (same session, shared machine).
+  indexes: [
+    {
+      name: 'sentiment_rollup_series_index',
+      properties: ['entity', 'granularity', 'bucketStart'],
+      include: ['articleCount', 'sentimentSum', 'sentimentSumsq', 'sentimentMin', 'sentimentMax', 'sentimentMean', 'sentimentStddev', 'positiveCount', 'neutralCount', 'negativeCount', 'trendMentions', 'updatedAt'],
+    },
+  ],
 });
 export class SentimentRollup extends SentimentRollupSchema.class {}
 SentimentRollupSchema.setClass(SentimentRollup);

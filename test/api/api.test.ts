@@ -158,6 +158,33 @@ describe('read API', () => {
     expect(seen).toEqual(['Tesla a day later', 'Tesla and Apple team up', 'Tesla recall widens', 'Tesla rallies, = formula, "quoted"']);
   });
 
+  it('pages through articles sharing one published_at, across a month partition boundary, by (published_at, id)', async () => {
+    // Pages end inside runs of equal timestamps: only the id half of the keyset tells the next page where to start.
+    const ids = await seedEntities(db.pool, ['tied']);
+    const at = (instant: string, n: number) => Array.from({ length: n }, (_, i) => ({ id: `${instant}-${i}`, title: `${instant} #${i}`, publishedAt: instant, sentiment: 0, entities: ['tied'] }));
+    await seedArticles(db.pool, db.orm, ids, [...at('2026-11-30T23:59:59.999Z', 5), ...at('2026-12-01T00:00:00.000Z', 2)]);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: z.infer<typeof s.articlePage> = await getJson(s.articlePage, `/api/v1/entities/tied/articles?from=2026-11-30T00:00:00Z&to=2026-12-02T00:00:00Z&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.articles.map((a) => a.title));
+      cursor = page.next_cursor;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(4);
+    // Newest first; equal timestamps by id descending, i.e. the reverse of insertion order.
+    expect(seen).toEqual([
+      '2026-12-01T00:00:00.000Z #1',
+      '2026-12-01T00:00:00.000Z #0',
+      '2026-11-30T23:59:59.999Z #4',
+      '2026-11-30T23:59:59.999Z #3',
+      '2026-11-30T23:59:59.999Z #2',
+      '2026-11-30T23:59:59.999Z #1',
+      '2026-11-30T23:59:59.999Z #0',
+    ]);
+  });
+
   it('compares several entities side by side, 404 naming unknown ones', async () => {
     const body = await getJson(s.comparison, `/api/v1/compare?entities=apple,tesla&granularity=day&${RANGE}`);
     expect(body.series.map((x) => [x.entity.slug, x.buckets.map((b) => b.article_count)])).toEqual([

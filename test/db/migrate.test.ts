@@ -122,14 +122,15 @@ describe('migrations', () => {
       }
     }
 
-    // No index duplicates sentiment_rollup's primary key; "latest buckets first" scans the key backward.
+    // Besides the primary key only its covering copy for the read API's series (migration
+    // 20261202061000); "latest buckets first" scans one of the two backward.
     const idx = await db.pool.query(`select indexname from pg_indexes where tablename = 'sentiment_rollup' order by 1`);
-    expect(idx.rows.map((r) => r.indexname)).toEqual(['sentiment_rollup_pkey']);
+    expect(idx.rows.map((r) => r.indexname)).toEqual(['sentiment_rollup_pkey', 'sentiment_rollup_series_index']);
     const client = await db.pool.connect();
     try {
       await client.query('set enable_seqscan = off');
       const plan = await client.query(`explain select * from sentiment_rollup where entity_id = 1 and granularity = 'hour' order by bucket_start desc limit 24`);
-      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index Scan Backward using sentiment_rollup_pkey/);
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index (Only )?Scan Backward using sentiment_rollup_(pkey|series_index)/);
     } finally {
       client.release();
     }
