@@ -3,7 +3,9 @@
  *  (a) end to end: a 10,000-item RSS feed served on 127.0.0.1, fetched by a real BullMQ worker
  *      running the real fetch handler (http get -> decode/parse -> score + match -> one
  *      transaction: articles, links, dirty marks, source state, job_run), in articles/s
- *      (target >= 10,000/s);
+ *      (target >= 10,000/s); then the same fetch -> parse -> score -> persist outside the worker,
+ *      sequential (score everything, then write) beside pipelined (ingestItems: claim keys, then
+ *      score batch i+1 while batch i is written), alternating rounds;
  *  (b) the persist stage alone: persistItems of the 10k prepared rows (dedup keys in
  *      article_key, articles into the month partitions, article_entity links, dirty marks)
  *      beside the same workload written by hand with unnest into the unpartitioned pre-issue-9
@@ -27,10 +29,10 @@ import { loadConfig } from '../src/config.ts';
 import { ensureDatabase, migrate } from '../src/db/migrate.ts';
 import { openOrm, type Orm } from '../src/db/orm.ts';
 import { syncConfig } from '../src/db/sync.ts';
-import { persistItems } from '../src/ingest/persist.ts';
+import { ingestItems, persistItems } from '../src/ingest/persist.ts';
 import { ensurePartitions } from '../src/db/partitions.ts';
 import { sql } from '../src/db/sql.ts';
-import { prepareArticles, type PreparedArticle } from '../src/ingest/prepare.ts';
+import { keyItems, prepareArticles, prepareKeyed, type PreparedArticle } from '../src/ingest/prepare.ts';
 import { handlers } from '../src/jobs.ts';
 import { buildServices } from '../src/process.ts';
 import { createRedis } from '../src/queues/connection.ts';
@@ -43,7 +45,8 @@ import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support
 const ITEMS = 10_000;
 const ENTITIES = 50;
 const ROUNDS = 3;
-const PREFILL = 200_000;
+// Pre-filled history per side (the real tables and the baseline's): BENCH_PREFILL overrides it.
+const PREFILL = Number(process.env.BENCH_PREFILL ?? 1_000_000);
 const SOURCE_ID = 'bench-feed';
 const E2E_TARGET = 10_000;
 const PERSIST_TARGET = 0.65;
@@ -269,6 +272,47 @@ async function main(): Promise<void> {
   console.log(
     `end-to-end: ${fmt(e2eRate)} articles/s  (${median(e2eMs).toFixed(0)} ms per fetch of ${fmt(ITEMS)} items, real worker + handler)  ` +
       `${e2eRate >= E2E_TARGET ? 'meets' : 'MISSES'} target >= ${fmt(E2E_TARGET)}/s`,
+  );
+
+  // (a2) The handler's path without the worker, sequential beside pipelined, alternating rounds.
+  const pathMs = { sequential: [] as number[], pipelined: [] as number[] };
+  const retentionDays = config.retention.articleDays;
+  const fetchParse = async () => {
+    const response = await services.http.get(url, { label: SOURCE_ID });
+    if (response.notModified) throw new Error('bench/ingest: unexpected 304');
+    return { fetchedAt: response.fetchedAt, parsed: parseSource('feed', { body: response.body, contentType: response.contentType, url: response.url, fetchedAt: response.fetchedAt }, { sourceId: SOURCE_ID }) };
+  };
+  const paths = {
+    sequential: async () => {
+      const { fetchedAt, parsed } = await fetchParse();
+      const prepared = prepareArticles(parsed.items, services.scorer, services.entities);
+      return orm.em.fork().transactional((tx) =>
+        persistItems(tx, { sourceId: SOURCE_ID, fetchedAt, scorerId: services.scorer.id, articles: prepared.articles, trends: [], retentionDays }),
+      );
+    },
+    pipelined: async () => {
+      const { fetchedAt, parsed } = await fetchParse();
+      const keyed = keyItems(parsed.items);
+      return orm.em.fork().transactional((tx) =>
+        ingestItems(tx, { sourceId: SOURCE_ID, fetchedAt, scorerId: services.scorer.id, items: keyed.items, prepare: (b) => prepareKeyed(b, services.scorer, services.entities), trends: [], retentionDays }),
+      );
+    },
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? (['sequential', 'pipelined'] as const) : (['pipelined', 'sequential'] as const);
+    for (const side of order) {
+      await resetIngestTables(pool);
+      const started = performance.now();
+      const stored = await paths[side]();
+      pathMs[side].push(performance.now() - started);
+      if (stored.inserted !== ITEMS) throw new Error(`bench/ingest: ${side} stored ${JSON.stringify(stored)}`);
+    }
+  }
+  const seqRate = perSecond(ITEMS, median(pathMs.sequential));
+  const pipeRate = perSecond(ITEMS, median(pathMs.pipelined));
+  console.log(
+    `handler path: pipelined ${fmt(pipeRate)} articles/s  sequential ${fmt(seqRate)} articles/s  ratio ${(pipeRate / seqRate).toFixed(2)}x  ` +
+      `(${median(pathMs.pipelined).toFixed(0)} vs ${median(pathMs.sequential).toFixed(0)} ms; get + parse + score + persist, no worker)`,
   );
 
   // Where the end-to-end time goes (same body, stages timed one by one).
