@@ -121,7 +121,7 @@ async function prefill(pool: pg.Pool): Promise<void> {
       unique (source_id, external_id));
     create index on baseline_article (published_at);
     create table baseline_article_entity (article_id bigint not null references baseline_article (id) on delete cascade, entity_id int not null references entity (id),
-      published_at timestamptz not null, sentiment double precision not null, primary key (article_id, entity_id));
+      published_at timestamptz not null, sentiment double precision not null, scorer text not null, primary key (article_id, entity_id));
     create index on baseline_article_entity (entity_id, published_at);
     create table baseline_dirty (entity_id int not null, hour_start timestamptz not null, marked_at timestamptz not null default clock_timestamp(), primary key (entity_id, hour_start));`);
   const fill = (table: string) => `
@@ -132,9 +132,9 @@ async function prefill(pool: pg.Pool): Promise<void> {
   await pool.query(fill('article'));
   await pool.query(`select setval('article_id_seq', ${PREFILL})`);
   await pool.query(`insert into article_key (source_id, external_id, url_key, article_id, published_at) select source_id, external_id, url_key, id, published_at from article`);
-  await pool.query(`insert into article_entity (article_id, entity_id, published_at, sentiment) select a.id, e.id, a.published_at, a.sentiment from article a join entity e on e.id in (1 + a.id % 50, 1 + (a.id * 7) % 50) on conflict do nothing`);
+  await pool.query(`insert into article_entity (article_id, entity_id, published_at, sentiment, scorer) select a.id, e.id, a.published_at, a.sentiment, a.scorer from article a join entity e on e.id in (1 + a.id % 50, 1 + (a.id * 7) % 50) on conflict do nothing`);
   await pool.query(fill('baseline_article'));
-  await pool.query(`insert into baseline_article_entity select a.id, e.id, a.published_at, a.sentiment from baseline_article a join entity e on e.id in (1 + a.id % 50, 1 + (a.id * 7) % 50) on conflict do nothing`);
+  await pool.query(`insert into baseline_article_entity select a.id, e.id, a.published_at, a.sentiment, a.scorer from baseline_article a join entity e on e.id in (1 + a.id % 50, 1 + (a.id * 7) % 50) on conflict do nothing`);
   await pool.query('vacuum analyze');
 }
 
@@ -178,7 +178,7 @@ async function baselineInsert(pool: pg.Pool, rows: readonly PreparedArticle[], f
         marks.set(`${e}:${hour}`, [e, new Date(hour).toISOString()]);
       }
     }
-    await client.query(`insert into baseline_article_entity select * from unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::float8[])`, [ids, entityIds, published, sentiments]);
+    await client.query(`insert into baseline_article_entity select *, $5::text from unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::float8[])`, [ids, entityIds, published, sentiments, scorerId]);
     const m = [...marks.values()].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
     await client.query(
       `insert into baseline_dirty (entity_id, hour_start) select * from unnest($1::int[], $2::timestamptz[]) on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp()`,
