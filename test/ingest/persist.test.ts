@@ -150,4 +150,27 @@ describe('ingestItems', () => {
     );
     expect(n.rows[0]).toEqual({ a: 0, k: 0 });
   });
+
+  it('keeps links tied to their articles through the month foreign keys: no orphan link, a deleted article takes its links', async () => {
+    const [one] = keyItems(items(1, 'fk')).items;
+    await ingest([one!], prepareFake);
+    const { rows } = await db.pool.query<{ id: string; published_at: Date }>(`select id, published_at from article where external_id = 'fk-0'`);
+    const article = rows[0]!;
+    await expect(
+      db.pool.query(`insert into article_entity (article_id, entity_id, published_at, sentiment, scorer) values ($1, $2, $3, 0, 'test')`, [
+        -1,
+        entities[0],
+        article.published_at,
+      ]),
+    ).rejects.toThrow(/article_entity_\d{4}_\d{2}_article_foreign/);
+    // A far month nobody made yet: persist makes both partitions and the key between them.
+    const far = { ...items(1, 'fkfar')[0]!, publishedAt: new Date(Date.UTC(2031, 4, 17, 12)) };
+    await ingest(keyItems([far]).items, prepareFake);
+    await expect(
+      db.pool.query(`insert into article_entity (article_id, entity_id, published_at, sentiment, scorer) values (-1, $1, '2031-05-20T00:00:00Z', 0, 'test')`, [entities[0]]),
+    ).rejects.toThrow(/article_entity_2031_05_article_foreign/);
+    await db.pool.query(`delete from article where external_id in ('fk-0', 'fkfar-0')`);
+    const left = await db.pool.query<{ n: number }>(`select count(*)::int as n from article_entity where article_id = $1 or published_at = $2`, [article.id, far.publishedAt]);
+    expect(left.rows[0]!.n).toBe(0);
+  });
 });
