@@ -76,14 +76,26 @@ export async function listPartitions(db: Kysely<DB>, table: PartitionedTable): P
 export async function ensurePartitions(db: Kysely<DB>, table: PartitionedTable, from: Date, to: Date): Promise<string[]> {
   const wanted = monthsInRange(from, to);
   if (wanted.length === 0) return [];
-  const existing = new Set((await listPartitions(db, table)).map((p) => p.name));
-  const missing = wanted.filter((m) => !existing.has(partitionName(table, m)));
-  if (missing.length === 0) return [];
+  const missingNow = async () => {
+    const existing = new Set((await listPartitions(db, table)).map((p) => p.name));
+    return wanted.filter((m) => !existing.has(partitionName(table, m)));
+  };
+  if ((await missingNow()).length === 0) return [];
+  // A link month references its article month (below): that one first.
+  if (table === 'article_entity') await ensurePartitions(db, 'article', from, to);
   await raw`select pg_advisory_xact_lock(${PARTITION_LOCK_KEY}::bigint)`.execute(db);
+  // Read again under the lock: another process may have made some while this one waited.
+  const missing = await missingNow();
   for (const month of missing) {
-    // IF NOT EXISTS: another process may have made it while this one waited for the lock.
-    await raw`create table if not exists ${raw.id(partitionName(table, month))} partition of ${raw.id(table)}
+    const name = partitionName(table, month);
+    await raw`create table ${raw.id(name)} partition of ${raw.id(table)}
       for values from (${raw.lit(month.toISOString())}) to (${raw.lit(addMonths(month, 1).toISOString())})`.execute(db);
+    // Links and their article share published_at, so one month's links reference that month's
+    // articles: a plain-table check per link (migration 20261202050500 says why).
+    if (table === 'article_entity') {
+      await raw`alter table ${raw.id(name)} add constraint ${raw.id(`${name}_article_foreign`)} foreign key (article_id, published_at)
+        references ${raw.id(partitionName('article', month))} (id, published_at) on update cascade on delete cascade`.execute(db);
+    }
   }
   return missing.map((m) => partitionName(table, m));
 }

@@ -6,8 +6,8 @@ import type { Handler } from '../queues/context.ts';
 import type { Queues } from '../queues/queues.ts';
 import { acceptHeader, parseSource, requestUrl } from '../sources/index.ts';
 import { retryDelayMs } from './host-slots.ts';
-import { persistItems } from './persist.ts';
-import { prepareArticles } from './prepare.ts';
+import { ingestItems } from './persist.ts';
+import { keyItems, prepareKeyed } from './prepare.ts';
 import { recordFailure, recordSuccess } from './source-state.ts';
 
 /** How soon a manual fetch that found its source busy asks again (it waits, never skips). */
@@ -84,15 +84,17 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
       let stats: JobStats;
       try {
         const parsed = parseSource(source.kind, { body: response.body, contentType: response.contentType, url: response.url, fetchedAt: response.fetchedAt }, { sourceId });
-        const prepared = prepareArticles(parsed.items, scorer, entities);
+        const keyed = keyItems(parsed.items);
         stats = await em.transactional(async (tx) => {
           // First, so a stale holder writes nothing at all (and the row lock orders commits).
           if (!(await recordSuccess(tx, sourceId, lease.token, response, response.fetchedAt))) return superseded(log);
-          const stored = await persistItems(tx, {
+          // Scores only the items whose keys it claims, each batch while the previous one is written.
+          const stored = await ingestItems(tx, {
             sourceId,
             fetchedAt: response.fetchedAt,
             scorerId: scorer.id,
-            articles: prepared.articles,
+            items: keyed.items,
+            prepare: (batch) => prepareKeyed(batch, scorer, entities),
             trends: parsed.trends.map((t) => ({ ...t, entityIds: entities.match(t.title) })),
             retentionDays: config.retention.articleDays,
           });
@@ -102,7 +104,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
             bytes: response.body.length,
             fetched: parsed.items.length,
             inserted: stored.inserted,
-            duplicates: stored.duplicates + prepared.repeated,
+            duplicates: stored.duplicates + keyed.repeated,
             too_old: stored.tooOld,
             skipped_items: parsed.skipped,
             date_fallbacks: parsed.dateFallbacks,

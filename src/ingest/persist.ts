@@ -10,11 +10,17 @@ export interface PreparedTrend extends ParsedTrend {
   entityIds: number[];
 }
 
-export interface PersistInput {
+/** What claiming an article's deduplication keys needs: known after parsing, before scoring. */
+export interface ArticleKeys {
+  externalId: string;
+  urlKey: string | null;
+  publishedAt: Date;
+}
+
+interface StoreInput {
   sourceId: string;
   fetchedAt: Date;
   scorerId: string;
-  articles: readonly PreparedArticle[];
   trends: readonly PreparedTrend[];
   /**
    * Raw-article retention in days: items published before the retention cutoff (the start of
@@ -22,6 +28,17 @@ export interface PersistInput {
    * never undone by the next fetch of a feed that still lists old items.
    */
   retentionDays?: number;
+}
+
+export interface PersistInput extends StoreInput {
+  articles: readonly PreparedArticle[];
+}
+
+export interface IngestInput<T extends ArticleKeys> extends StoreInput {
+  /** Candidates, unique within the document (see keyItems). */
+  items: readonly T[];
+  /** Scores and matches a batch of new items: one article per item, in order. Called only for items whose keys were claimed. */
+  prepare: (batch: readonly T[]) => readonly PreparedArticle[];
 }
 
 export interface PersistResult {
@@ -40,6 +57,11 @@ export interface PersistResult {
 // dozen parameters instead of thousands: measured faster than multi-row VALUES.
 // MikroORM's own bulk insert, same 10k rows (bench/job-path.ts): em.insertMany 0.45x, qb insert..onConflict().ignore() 0.30x of unnest; neither returns the inserted ids the links need.
 const BATCH = 5_000;
+/**
+ * Articles per pipeline step: batch i is written while batch i+1 is scored. Small enough that
+ * the first write starts early, large enough that a statement's round trip is noise.
+ */
+const PIPELINE_BATCH = 1_000;
 const HOUR_MS = 3_600_000;
 
 function chunks<T>(rows: readonly T[], size = BATCH): T[][] {
@@ -48,7 +70,7 @@ function chunks<T>(rows: readonly T[], size = BATCH): T[][] {
   return out;
 }
 
-function byUrlKey(a: PreparedArticle, b: PreparedArticle): number {
+function byUrlKey(a: ArticleKeys, b: ArticleKeys): number {
   const x = a.urlKey ?? '';
   const y = b.urlKey ?? '';
   return x < y ? -1 : x > y ? 1 : 0;
@@ -59,8 +81,8 @@ function byUrlKey(a: PreparedArticle, b: PreparedArticle): number {
  * + external id, or same url_key from any source) skips its item. Each claimed key gets the
  * id of the article about to be inserted.
  */
-async function claimKeys(tx: EntityManager, sourceId: string, batch: readonly PreparedArticle[]) {
-  const column = <T>(pick: (a: PreparedArticle) => T) => batch.map(pick);
+async function claimKeys(tx: EntityManager, sourceId: string, batch: readonly ArticleKeys[]) {
+  const column = <T>(pick: (a: ArticleKeys) => T) => batch.map(pick);
   const { rows } = await raw<{ article_id: string; external_id: string }>`
     insert into article_key (source_id, external_id, url_key, article_id, published_at)
     select ${sourceId}, u.external_id, u.url_key, nextval('article_id_seq'), u.published_at
@@ -92,64 +114,98 @@ async function ensureMonths(tx: EntityManager, dates: readonly Date[]): Promise<
   }
 }
 
-/** Inserts the articles whose keys this transaction claimed, with the claimed ids: no conflict possible. */
-async function insertArticles(tx: EntityManager, input: PersistInput, batch: readonly { id: string; article: PreparedArticle }[]): Promise<void> {
-  const column = <T>(pick: (a: PreparedArticle) => T) => batch.map((b) => pick(b.article));
-  await raw`
-    insert into article (id, source_id, external_id, url, url_key, title, summary, author, language, published_at, fetched_at, sentiment, scorer)
-    select u.id, ${input.sourceId}, u.external_id, u.url, u.url_key, u.title, u.summary, u.author, u.language, u.published_at,
-           ${input.fetchedAt.toISOString()}::timestamptz, u.sentiment, ${input.scorerId}
-      from unnest(${batch.map((b) => b.id)}::bigint[], ${column((a) => a.externalId)}::text[], ${column((a) => a.url)}::text[], ${column((a) => a.urlKey)}::text[],
-                  ${column((a) => a.title)}::text[], ${column((a) => a.summary)}::text[], ${column((a) => a.author)}::text[],
-                  ${column((a) => a.language)}::text[], ${column((a) => a.publishedAt.toISOString())}::timestamptz[],
-                  ${column((a) => a.sentiment)}::float8[])
-        as u(id, external_id, url, url_key, title, summary, author, language, published_at, sentiment)`.execute(sql(tx));
-}
-
-interface Link {
+export interface Link {
   article_id: number;
   entity_id: number;
   published_at: Date;
   sentiment: number;
 }
 
-/** Links of articles this transaction just inserted: they cannot conflict, so no ON CONFLICT (speculative insertion costs). */
-async function insertLinks(tx: EntityManager, links: readonly Link[], scorerId: string): Promise<void> {
-  for (const batch of chunks(links)) {
-    await raw`
-      insert into article_entity (article_id, entity_id, published_at, sentiment, scorer)
-      select *, ${scorerId}::text from unnest(${batch.map((l) => l.article_id)}::bigint[], ${batch.map((l) => l.entity_id)}::int[],
-                           ${batch.map((l) => l.published_at.toISOString())}::timestamptz[], ${batch.map((l) => l.sentiment)}::float8[])`.execute(sql(tx));
+/** The entity links of freshly inserted articles (an entity without its own score gets the article's). */
+export function linksOf(rows: readonly { id: string; article: PreparedArticle }[]): Link[] {
+  const links: Link[] = [];
+  for (const { id, article } of rows) {
+    for (const entityId of article.entityIds) {
+      links.push({ article_id: Number(id), entity_id: entityId, published_at: article.publishedAt, sentiment: article.entitySentiment.get(entityId) ?? article.sentiment });
+    }
   }
+  return links;
+}
+
+/**
+ * Inserts the articles whose keys this transaction claimed, with the claimed ids, and their
+ * entity links, in one statement (one round trip): neither can conflict, so no ON CONFLICT
+ * (speculative insertion costs). The links' foreign key is checked at the end of the
+ * statement, when the articles written by the CTE are visible.
+ */
+async function insertArticles(tx: EntityManager, input: StoreInput, batch: readonly { id: string; article: PreparedArticle }[], links: readonly Link[]): Promise<void> {
+  const column = <T>(pick: (a: PreparedArticle) => T) => batch.map((b) => pick(b.article));
+  await raw`
+    with inserted as (
+      insert into article (id, source_id, external_id, url, url_key, title, summary, author, language, published_at, fetched_at, sentiment, scorer)
+      select u.id, ${input.sourceId}, u.external_id, u.url, u.url_key, u.title, u.summary, u.author, u.language, u.published_at,
+             ${input.fetchedAt.toISOString()}::timestamptz, u.sentiment, ${input.scorerId}
+        from unnest(${batch.map((b) => b.id)}::bigint[], ${column((a) => a.externalId)}::text[], ${column((a) => a.url)}::text[], ${column((a) => a.urlKey)}::text[],
+                    ${column((a) => a.title)}::text[], ${column((a) => a.summary)}::text[], ${column((a) => a.author)}::text[],
+                    ${column((a) => a.language)}::text[], ${column((a) => a.publishedAt.toISOString())}::timestamptz[],
+                    ${column((a) => a.sentiment)}::float8[])
+          as u(id, external_id, url, url_key, title, summary, author, language, published_at, sentiment)
+    )
+    insert into article_entity (article_id, entity_id, published_at, sentiment, scorer)
+    select *, ${input.scorerId}::text from unnest(${links.map((l) => l.article_id)}::bigint[], ${links.map((l) => l.entity_id)}::int[],
+                         ${links.map((l) => l.published_at.toISOString())}::timestamptz[], ${links.map((l) => l.sentiment)}::float8[])`.execute(sql(tx));
+}
+
+/** Lets a statement just started reach the socket before the caller goes back to CPU work. */
+const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Writes one fetch's already scored articles (see ingestItems) inside the caller's transaction.
+ */
+export function persistItems(tx: EntityManager, input: PersistInput): Promise<PersistResult> {
+  return ingestItems(tx, { ...input, items: input.articles, prepare: (batch) => batch });
 }
 
 /**
  * Writes one fetch's results inside the caller's transaction: new articles, their entity
  * links, trend observations and links, and a dirty mark for every (entity, hour) they
- * touch. Keys are claimed in url_key order so concurrent fetches lock in one order.
+ * touch. All dedup keys are claimed first, in url_key order, so concurrent fetches lock in one
+ * order and only new items are scored; then scoring batch i+1 overlaps writing batch i (the
+ * database works while this process scores), still in the one transaction.
  */
-export async function persistItems(tx: EntityManager, input: PersistInput): Promise<PersistResult> {
+export async function ingestItems<T extends ArticleKeys>(tx: EntityManager, input: IngestInput<T>): Promise<PersistResult> {
   const db = sql(tx);
-  const byExternalId = new Map(input.articles.map((a) => [a.externalId, a]));
-  const links: Link[] = [];
-  let inserted = 0;
   // The database's clock, like prune's: every worker agrees on what is too old to store.
   const cutoff = input.retentionDays === undefined ? null : await articleRetentionCutoff(db, input.retentionDays);
-  const fresh = cutoff === null ? input.articles : input.articles.filter((a) => a.publishedAt >= cutoff);
+  const fresh = cutoff === null ? input.items : input.items.filter((a) => a.publishedAt >= cutoff);
+  const byExternalId = new Map(fresh.map((a) => [a.externalId, a]));
+  const claimed: { id: string; item: T }[] = [];
   for (const batch of chunks([...fresh].sort(byUrlKey))) {
-    const keys = await claimKeys(tx, input.sourceId, batch);
-    if (keys.length === 0) continue;
-    const claimed = keys.map((row) => ({ id: row.article_id, article: byExternalId.get(row.external_id)! }));
-    await ensureMonths(tx, claimed.map((c) => c.article.publishedAt));
-    await insertArticles(tx, input, claimed);
-    inserted += claimed.length;
-    for (const { id, article } of claimed) {
-      for (const entityId of article.entityIds) {
-        links.push({ article_id: Number(id), entity_id: entityId, published_at: article.publishedAt, sentiment: article.entitySentiment.get(entityId) ?? article.sentiment });
-      }
-    }
+    for (const row of await claimKeys(tx, input.sourceId, batch)) claimed.push({ id: row.article_id, item: byExternalId.get(row.external_id)! });
   }
-  await insertLinks(tx, links, input.scorerId);
+  if (claimed.length > 0) await ensureMonths(tx, claimed.map((c) => c.item.publishedAt));
+
+  const links: Link[] = [];
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for (const batch of chunks(claimed, PIPELINE_BATCH)) {
+      const prepared = input.prepare(batch.map((c) => c.item));
+      if (prepared.length !== batch.length) throw new Error(`persist ${input.sourceId}: prepare returned ${prepared.length} articles for ${batch.length} items`);
+      const rows = batch.map((c, i) => ({ id: c.id, article: prepared[i]! }));
+      const batchLinks = linksOf(rows);
+      for (const l of batchLinks) links.push(l);
+      await writing;
+      writing = insertArticles(tx, input, rows, batchLinks);
+      // Marked handled now: it may fail while the next batch is scored; the await below rethrows.
+      writing.catch(() => {});
+      await yieldToIo();
+    }
+    await writing;
+  } finally {
+    // Never leave a statement running on the transaction's connection behind a thrown error.
+    await writing.catch(() => {});
+  }
+  const inserted = claimed.length;
 
   const trendLinks: { trend_id: number; entity_id: number; observed_at: Date }[] = [];
   let trends = 0;
@@ -179,7 +235,7 @@ export async function persistItems(tx: EntityManager, input: PersistInput): Prom
   return {
     inserted,
     duplicates: fresh.length - inserted,
-    tooOld: input.articles.length - fresh.length,
+    tooOld: input.items.length - fresh.length,
     entityLinks: links.length,
     trends,
     trendLinks: trendLinks.length,

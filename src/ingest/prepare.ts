@@ -55,32 +55,49 @@ export interface Preparation {
   repeated: number;
 }
 
+/** An item with its deduplication keys, known right after parsing and before any scoring. */
+export interface KeyedItem {
+  item: ParsedItem;
+  externalId: string;
+  urlKey: string | null;
+  publishedAt: Date;
+}
+
 /**
- * Scores and matches title + summary of each item. Within one document the first
- * occurrence of an external id or URL wins, so one insert never conflicts with itself.
+ * The document's items with their dedup keys. Within one document the first occurrence of an
+ * external id or URL wins, so one insert never conflicts with itself.
  */
-export function prepareArticles(items: readonly ParsedItem[], scorer: SentimentScorer, matcher: ArticleMatcher): Preparation {
+export function keyItems(items: readonly ParsedItem[]): { items: KeyedItem[]; repeated: number } {
   const seenIds = new Set<string>();
   const seenKeys = new Set<string>();
-  const articles: PreparedArticle[] = [];
+  const keyed: KeyedItem[] = [];
   for (const item of items) {
     const key = item.url ? urlKey(item.url) : null;
     if (seenIds.has(item.externalId) || (key !== null && seenKeys.has(key))) continue;
     seenIds.add(item.externalId);
     if (key !== null) seenKeys.add(key);
-    const text = articleText(item.title, item.summary);
-    const scored = scoreArticle(text, scorer, matcher);
-    articles.push({
-      externalId: item.externalId,
-      url: item.url,
-      urlKey: key,
-      title: item.title,
-      summary: item.summary,
-      author: item.author,
-      language: item.language,
-      publishedAt: item.publishedAt,
-      ...scored,
-    });
+    keyed.push({ item, externalId: item.externalId, urlKey: key, publishedAt: item.publishedAt });
   }
-  return { articles, repeated: items.length - articles.length };
+  return { items: keyed, repeated: items.length - keyed.length };
+}
+
+/** Scores and matches title + summary of each keyed item. */
+export function prepareKeyed(items: readonly KeyedItem[], scorer: SentimentScorer, matcher: ArticleMatcher): PreparedArticle[] {
+  return items.map(({ item, urlKey: key }) => ({
+    externalId: item.externalId,
+    url: item.url,
+    urlKey: key,
+    title: item.title,
+    summary: item.summary,
+    author: item.author,
+    language: item.language,
+    publishedAt: item.publishedAt,
+    ...scoreArticle(articleText(item.title, item.summary), scorer, matcher),
+  }));
+}
+
+/** Keys, then scores and matches, every item of a document (first occurrence wins, see keyItems). */
+export function prepareArticles(items: readonly ParsedItem[], scorer: SentimentScorer, matcher: ArticleMatcher): Preparation {
+  const keyed = keyItems(items);
+  return { articles: prepareKeyed(keyed.items, scorer, matcher), repeated: keyed.repeated };
 }

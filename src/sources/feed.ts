@@ -102,6 +102,10 @@ function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, f
   // Atom 0.3 may base64-encode text constructs; no parser decodes them.
   const doc = format === 'atom0.3' ? decodeBase64Constructs(xml) : xml;
 
+  // Measured (issue 17, 10,000-item RSS, same run): a streaming parser (saxes or htmlparser2) pulling five
+  // fields per item takes about 0.2x of this adapter's time and no GC; feedsmith alone takes 0.75x. Not
+  // adopted yet: a streaming adapter must first map every namespace, xml:base and fallback below to
+  // the same fields, fixture for fixture.
   // Strict before lenient: a truncated document closed properly reads cleaner than a lenient guess.
   // The repair is only looked for once the strict parser has refused the document as it came.
   let repaired: string | null | undefined;

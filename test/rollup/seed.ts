@@ -67,6 +67,11 @@ async function ensureSeedPartitions(client: pg.PoolClient, from: Date, to: Date)
       while m < ${pg.escapeLiteral(to.toISOString())}::timestamptz at time zone 'UTC' loop
         execute format('create table if not exists %I partition of article for values from (%L) to (%L)', 'article_' || to_char(m, 'YYYY_MM'), m at time zone 'UTC', (m + interval '1 month') at time zone 'UTC');
         execute format('create table if not exists %I partition of article_entity for values from (%L) to (%L)', 'article_entity_' || to_char(m, 'YYYY_MM'), m at time zone 'UTC', (m + interval '1 month') at time zone 'UTC');
+        -- As src/db/partitions.ts does: each link month references its article month.
+        if not exists (select 1 from pg_constraint where conname = 'article_entity_' || to_char(m, 'YYYY_MM') || '_article_foreign') then
+          execute format('alter table %I add constraint %I foreign key (article_id, published_at) references %I (id, published_at) on update cascade on delete cascade',
+                         'article_entity_' || to_char(m, 'YYYY_MM'), 'article_entity_' || to_char(m, 'YYYY_MM') || '_article_foreign', 'article_' || to_char(m, 'YYYY_MM'));
+        end if;
         m := m + interval '1 month';
       end loop; end $$`,
   );
