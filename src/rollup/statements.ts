@@ -17,6 +17,7 @@
  */
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../db/sql.ts';
+import { chanCross } from './delta.ts';
 
 /**
  * Locking. Prune holds ROLLUP_LOCK_KEY exclusively (a rebuild never reads a half-pruned day);
@@ -327,4 +328,94 @@ export async function lockDays(db: Kysely<DB>, epochSeconds: readonly number[]):
   if (days.length === 0) return 0;
   await sql`select count(pg_advisory_xact_lock(${DAY_LOCK_CLASS}::int, d)) from (select d from unnest(${days}::int[]) d order by d) x`.execute(db);
   return days.length;
+}
+
+/** Insert-only deltas consumed from marks (delta.ts), one entry per (entity, hour), as parallel arrays. */
+export interface DeltaArrays extends MarkArrays {
+  counts: number[];
+  sums: number[];
+  sumsqs: number[];
+  m2s: number[];
+  mins: (number | null)[];
+  maxs: (number | null)[];
+  positives: number[];
+  neutrals: number[];
+  negatives: number[];
+  trends: number[];
+}
+
+/** M2 of a stored row `r` recovered from its stddev (the per-hour M2 carrier, see the header). */
+const STORED_M2 = `(case when r.article_count >= 2 then r.sentiment_stddev * r.sentiment_stddev * (r.article_count - 1) else 0::float8 end)`;
+
+/**
+ * Merges insert-only deltas into their hourly rows without reading any article: counts, sums
+ * and class counts add, min of mins, max of maxes, mean = sum / n, and stddev from Chan's
+ * M2 = M2_row + M2_delta + n_row n_delta / n (mean_row - mean_delta)^2. Exact because a delta
+ * mark holds exactly the links inserted since the row was last written (refresh.ts, rebuild.ts
+ * keep that invariant). An hour gaining links is never emptied, so nothing is deleted.
+ */
+export function mergeHourDeltas(db: Kysely<DB>, d: DeltaArrays): Promise<WriteCounts> {
+  const cross = chanCross('r.article_count', 'r.sentiment_sum', 'excluded.article_count', 'excluded.sentiment_sum');
+  const total = '(r.article_count + excluded.article_count)';
+  return run(
+    db,
+    sql<WriteCounts>`
+with delta as (
+  select u.entity_id, date_trunc('hour', to_timestamp(u.hour_epoch), 'UTC') as bucket_start, u.n, u.s, u.sq, u.m2, u.mn, u.mx, u.pos, u.neu, u.neg, u.tr
+    from unnest(${d.entityIds}::int[], ${d.hourEpochs}::float8[], ${d.counts}::int[], ${d.sums}::float8[], ${d.sumsqs}::float8[], ${d.m2s}::float8[],
+                ${d.mins}::float8[], ${d.maxs}::float8[], ${d.positives}::int[], ${d.neutrals}::int[], ${d.negatives}::int[], ${d.trends}::int[])
+      as u(entity_id, hour_epoch, n, s, sq, m2, mn, mx, pos, neu, neg, tr)
+   where u.n > 0 or u.tr > 0
+),
+upserted as (
+  insert into sentiment_rollup as r (entity_id, granularity, bucket_start, ${COLUMN_LIST}, updated_at)
+  select x.entity_id, 'hour', x.bucket_start, x.n, x.s, x.sq, x.mn, x.mx,
+         case when x.n > 0 then x.s / x.n end,
+         case when x.n >= 2 then sqrt(greatest(0::float8, x.m2 / (x.n - 1))) end,
+         x.pos, x.neu, x.neg, x.tr, now()
+    from delta x
+  on conflict (entity_id, granularity, bucket_start) do update set
+    article_count = ${sql.raw(total)},
+    sentiment_sum = r.sentiment_sum + excluded.sentiment_sum,
+    sentiment_sumsq = r.sentiment_sumsq + excluded.sentiment_sumsq,
+    sentiment_min = least(r.sentiment_min, excluded.sentiment_min),
+    sentiment_max = greatest(r.sentiment_max, excluded.sentiment_max),
+    sentiment_mean = case when ${sql.raw(total)} > 0 then ((r.sentiment_sum + excluded.sentiment_sum) / ${sql.raw(total)})::float8 end,
+    sentiment_stddev = case when ${sql.raw(total)} >= 2 then sqrt(greatest(0::float8,
+        (${sql.raw(STORED_M2)} + ${sql.raw(STORED_M2.replaceAll('r.', 'excluded.'))} + ${sql.raw(cross)}) / (${sql.raw(total)} - 1)))::float8 end,
+    positive_count = r.positive_count + excluded.positive_count,
+    neutral_count = r.neutral_count + excluded.neutral_count,
+    negative_count = r.negative_count + excluded.negative_count,
+    trend_mentions = r.trend_mentions + excluded.trend_mentions,
+    updated_at = excluded.updated_at
+  returning 1
+)
+select (select count(*) from delta)::int as present, (select count(*) from upserted)::int as written, 0 as deleted`,
+  );
+}
+
+/**
+ * Turns the pending delta marks of [from, to) (scope: one entity or all) into recompute marks.
+ * A rebuild runs this AFTER recomputing those hours: its hours may already hold the articles
+ * of a delta committed before its snapshot, so merging that delta later would count them
+ * twice. Marks committed after this statement belong to writers the rebuild did not see.
+ * Rows are locked in (entity, hour) order, the order ingest marks them in, so the two cannot deadlock.
+ */
+export async function demoteDeltas(db: Kysely<DB>, range: { from: Date; to: Date; entityId: number | undefined }): Promise<number> {
+  const scope = range.entityId === undefined ? sql`` : sql`and entity_id = ${range.entityId}`;
+  const { rows } = await sql<{ n: number }>`
+with pending as (
+  select entity_id, hour_start from rollup_dirty
+   where not recompute and hour_start >= ${range.from.toISOString()}::timestamptz and hour_start < ${range.to.toISOString()}::timestamptz ${scope}
+   order by entity_id, hour_start
+   for update
+),
+demoted as (
+  update rollup_dirty d set recompute = true
+    from pending p
+   where d.entity_id = p.entity_id and d.hour_start = p.hour_start
+  returning 1
+)
+select count(*)::int as n from demoted`.execute(db);
+  return rows[0]?.n ?? 0;
 }
