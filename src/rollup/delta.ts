@@ -8,7 +8,7 @@
  * two-pass here and merged with Chan et al.'s parallel formula in SQL, so stddev never comes
  * from sumsq - sum^2/n (which cancels for near-equal values, see statements.ts).
  */
-import { sql as raw } from 'kysely';
+import { sql as raw, type RawBuilder } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
 
@@ -91,35 +91,66 @@ export function summarise(values: readonly number[]): Omit<HourDelta, 'entityId'
 }
 
 /**
- * Writes the deltas as marks in the writer's transaction. A mark already pending for the hour
- * absorbs the delta (Chan's merge for M2) and keeps its `recompute` flag: a pending
- * recomputation re-reads the articles anyway, which include these. Re-marking bumps marked_at
- * like markDirty does.
+ * The upsert that writes delta marks, with $1..$12 placeholders (parallel arrays, see
+ * markDeltaParams): plain text so tests that write through a bare pg client share it. A mark
+ * already pending for the hour absorbs the delta (Chan's merge for M2) and keeps its
+ * `recompute` flag: a pending recomputation re-reads the articles anyway, which include these.
+ * Re-marking bumps marked_at like markDirty does.
  */
-export async function markDeltas(tx: EntityManager, deltas: readonly HourDelta[]): Promise<number> {
-  if (deltas.length === 0) return 0;
-  const col = <T>(pick: (d: HourDelta) => T) => deltas.map(pick);
-  await raw`
+export const MARK_DELTAS_SQL = `
     insert into rollup_dirty as d (entity_id, hour_start, recompute, delta_count, delta_sum, delta_sumsq, delta_m2, delta_min, delta_max,
                                    delta_positive, delta_neutral, delta_negative, delta_trends)
     select u.entity_id, u.hour_start, false, u.n, u.s, u.sq, u.m2, u.mn, u.mx, u.pos, u.neu, u.neg, u.tr
-      from unnest(${col((d) => d.entityId)}::int[], ${col((d) => new Date(d.hour).toISOString())}::timestamptz[], ${col((d) => d.count)}::int[],
-                  ${col((d) => d.sum)}::float8[], ${col((d) => d.sumsq)}::float8[], ${col((d) => d.m2)}::float8[], ${col((d) => d.min)}::float8[],
-                  ${col((d) => d.max)}::float8[], ${col((d) => d.positive)}::int[], ${col((d) => d.neutral)}::int[], ${col((d) => d.negative)}::int[],
-                  ${col((d) => d.trends)}::int[])
+      from unnest($1::int[], $2::timestamptz[], $3::int[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[],
+                  $9::int[], $10::int[], $11::int[], $12::int[])
         as u(entity_id, hour_start, n, s, sq, m2, mn, mx, pos, neu, neg, tr)
     on conflict (entity_id, hour_start) do update set
       marked_at = clock_timestamp(),
       delta_count = d.delta_count + excluded.delta_count,
       delta_sum = d.delta_sum + excluded.delta_sum,
       delta_sumsq = d.delta_sumsq + excluded.delta_sumsq,
-      delta_m2 = d.delta_m2 + excluded.delta_m2 + ${raw.raw(chanCross('d.delta_count', 'd.delta_sum', 'excluded.delta_count', 'excluded.delta_sum'))},
+      delta_m2 = d.delta_m2 + excluded.delta_m2 + ${chanCross('d.delta_count', 'd.delta_sum', 'excluded.delta_count', 'excluded.delta_sum')},
       delta_min = least(d.delta_min, excluded.delta_min),
       delta_max = greatest(d.delta_max, excluded.delta_max),
       delta_positive = d.delta_positive + excluded.delta_positive,
       delta_neutral = d.delta_neutral + excluded.delta_neutral,
       delta_negative = d.delta_negative + excluded.delta_negative,
-      delta_trends = d.delta_trends + excluded.delta_trends`.execute(sql(tx));
+      delta_trends = d.delta_trends + excluded.delta_trends`;
+
+/** The parameters of MARK_DELTAS_SQL, in placeholder order. */
+export function markDeltaParams(deltas: readonly HourDelta[]): unknown[] {
+  const col = <T>(pick: (d: HourDelta) => T) => deltas.map(pick);
+  return [
+    col((d) => d.entityId),
+    col((d) => new Date(d.hour).toISOString()),
+    col((d) => d.count),
+    col((d) => d.sum),
+    col((d) => d.sumsq),
+    col((d) => d.m2),
+    col((d) => d.min),
+    col((d) => d.max),
+    col((d) => d.positive),
+    col((d) => d.neutral),
+    col((d) => d.negative),
+    col((d) => d.trends),
+  ];
+}
+
+/** Kysely form of a $n-numbered statement whose placeholders appear once each, in order. */
+function numbered(text: string, params: readonly unknown[]): RawBuilder<unknown> {
+  const parts = text.split(/\$\d+/);
+  const pieces: RawBuilder<unknown>[] = [];
+  parts.forEach((part, i) => {
+    pieces.push(raw.raw(part));
+    if (i < params.length) pieces.push(raw`${params[i]}`);
+  });
+  return raw.join(pieces, raw.raw(''));
+}
+
+/** Writes the deltas as marks in the writer's transaction (MARK_DELTAS_SQL). */
+export async function markDeltas(tx: EntityManager, deltas: readonly HourDelta[]): Promise<number> {
+  if (deltas.length === 0) return 0;
+  await numbered(MARK_DELTAS_SQL, markDeltaParams(deltas)).execute(sql(tx));
   return deltas.length;
 }
 
