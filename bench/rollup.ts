@@ -15,6 +15,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../src/db/migrate.ts';
 import { openOrm, type Orm } from '../src/db/orm.ts';
+import { ensurePartitions } from '../src/db/partitions.ts';
+import { sql } from '../src/db/sql.ts';
 import { refreshDirty } from '../src/rollup/refresh.ts';
 import { rebuildRange } from '../src/rollup/rebuild.ts';
 import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
@@ -71,6 +73,8 @@ async function openBenchDb(label: string): Promise<BenchDb> {
   await client.connect();
   await client.query(`insert into source (id, kind) values ('bench', 'feed')`);
   await client.query(`insert into entity (slug, name) select 'e' || g, 'Entity ' || g from generate_series(1, $1::int) g`, [ENTITIES]);
+  // Month partitions for the whole window (ingest makes them on demand; the bench writes directly).
+  for (const table of ['article', 'article_entity'] as const) await ensurePartitions(sql(orm.em.fork()), table, historyStart, new Date(now.getTime() + 2 * DAY_MS));
   return { name, orm, client, articles: 0, batches: 0 };
 }
 

@@ -45,7 +45,7 @@ export interface RefreshStats {
   batches: number;
   /** Hourly rows updated by merging an insert-only delta (counted in `hours` too). */
   mergedHours: number;
-  /** Recompute marks consumed but not applied because their hour is older than the retention cutoff. */
+  /** Marks consumed but not applied because their hour is older than the retention cutoff. */
   staleMarks: number;
 }
 
@@ -156,20 +156,18 @@ returning d.entity_id, extract(epoch from d.hour_start)::float8 as hour_epoch, d
   return { count: rows.length, ...splitMarks(rows) };
 }
 
-async function withinRetention(db: Kysely<DB>, marks: MarkArrays, options: RefreshOptions): Promise<MarkArrays> {
-  if (options.retentionDays === undefined) return marks;
+/** Keeps the entries of parallel arrays (every array field of `arrays`) whose `keep(i)` holds. */
+export function keepWhere<T extends MarkArrays>(arrays: T, keep: (i: number) => boolean): T {
+  const out = Object.fromEntries(Object.entries(arrays).map(([k, v]) => [k, (v as unknown[]).filter((_, i) => keep(i))]));
+  return out as unknown as T;
+}
+
+/** The retention cutoff in epoch seconds, or null without retention. */
+async function cutoffSeconds(db: Kysely<DB>, options: RefreshOptions): Promise<number | null> {
+  if (options.retentionDays === undefined) return null;
   // Every worker agrees on the cutoff: the database's clock, not this process's.
   const cutoff = options.now ? retentionCutoff(options.now(), options.retentionDays) : await articleRetentionCutoff(db, options.retentionDays);
-  const cutoffSeconds = cutoff.getTime() / 1000;
-  const kept: MarkArrays = { entityIds: [], hourEpochs: [] };
-  marks.hourEpochs.forEach((epoch, i) => {
-    const entityId = marks.entityIds[i];
-    if (epoch >= cutoffSeconds && entityId !== undefined) {
-      kept.entityIds.push(entityId);
-      kept.hourEpochs.push(epoch);
-    }
-  });
-  return kept;
+  return cutoff.getTime() / 1000;
 }
 
 /** Refreshes every dirty (entity, hour) and its day. */
@@ -192,10 +190,13 @@ export async function refreshDirty(em: EntityManager, options: RefreshOptions = 
       const consumed = await consumeMarks(db, limit, days);
       if (consumed.count === 0) return { marks: 0, stale: 0, hours: none, merged: none, days: none };
       await options.afterConsume?.(consumed.count);
-      const recompute = await withinRetention(db, consumed.recompute, options);
-      const stale = consumed.recompute.entityIds.length - recompute.entityIds.length;
-      // Deltas are merged even before the retention cutoff: they never read articles, so prune cannot make them wrong.
-      const { deltas } = consumed;
+      // Buckets before the cutoff stay as they were (DESIGN: rebuild and refresh never touch
+      // them), for deltas too: persist already skips items that old, so only hand-made data lands there.
+      const cutoff = await cutoffSeconds(db, options);
+      const inWindow = (epochs: number[]) => (i: number) => cutoff === null || (epochs[i] ?? 0) >= cutoff;
+      const recompute = keepWhere(consumed.recompute, inWindow(consumed.recompute.hourEpochs));
+      const deltas = keepWhere(consumed.deltas, inWindow(consumed.deltas.hourEpochs));
+      const stale = consumed.count - recompute.entityIds.length - deltas.entityIds.length;
       const hours = recompute.entityIds.length > 0 ? await refreshHours(db, recompute) : none;
       const merged = deltas.entityIds.length > 0 ? await mergeHourDeltas(db, deltas) : none;
       const touched: MarkArrays = {

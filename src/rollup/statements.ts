@@ -226,6 +226,28 @@ const staleRows = (granularity: 'hour' | 'day', from: string, to: string) => sql
    where not exists (select 1 from computed c where c.entity_id = e.id and c.bucket_start = x.bucket_start)`;
 
 /**
+ * Hourly article aggregates of [from, to) for the scope. One entity: its index range. All
+ * entities: one bitmap scan over every entity's range of the (entity_id, published_at) index,
+ * so each heap page of the range is read once in physical order and aggregated by hash,
+ * instead of one index scan per entity revisiting the same pages (a day's links of all
+ * entities share its pages: ingest writes them in publication order).
+ */
+function articleHours(entityId: number | undefined, from: string, to: string): RawBuilder<unknown> {
+  if (entityId !== undefined) {
+    return sql`
+  select ae.entity_id, date_trunc('hour', ae.published_at, 'UTC') as bucket_start, ${HOUR_AGGREGATES}
+    from article_entity ae
+   where ae.entity_id = ${entityId} and ae.published_at >= ${from}::timestamptz and ae.published_at < ${to}::timestamptz
+   group by 1, 2`;
+  }
+  return sql`
+  select ae.entity_id, date_trunc('hour', ae.published_at, 'UTC') as bucket_start, ${HOUR_AGGREGATES}
+    from article_entity ae
+   where ae.entity_id = any(array(select id from entity)) and ae.published_at >= ${from}::timestamptz and ae.published_at < ${to}::timestamptz
+   group by 1, 2`;
+}
+
+/**
  * Recomputes every hour in [from, to) (hour-aligned) from scratch for the scope, deleting
  * hourly rows in the range whose articles and trend mentions are all gone.
  */
@@ -236,16 +258,7 @@ export function rebuildHours(db: Kysely<DB>, range: { from: Date; to: Date; enti
     db,
     sql<WriteCounts>`
 with ents as (${entityScope(range.entityId)}),
-art as (
-  select e.id as entity_id, x.*
-    from ents e
-   cross join lateral (
-     select date_trunc('hour', ae.published_at, 'UTC') as bucket_start, ${HOUR_AGGREGATES}
-       from article_entity ae
-      where ae.entity_id = e.id and ae.published_at >= ${from}::timestamptz and ae.published_at < ${to}::timestamptz
-      group by 1
-   ) x
-),
+art as (${articleHours(range.entityId, from, to)}),
 tr as (
   select e.id as entity_id, x.*
     from ents e
