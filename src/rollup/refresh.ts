@@ -12,7 +12,7 @@ import type { EntityManager } from '../db/orm.ts';
 import { sql, type DB } from '../db/sql.ts';
 import { articleRetentionCutoff } from '../db/partitions.ts';
 import { retentionCutoff } from './buckets.ts';
-import { lockDays, lockRollupsShared, mergeHourDeltas, refreshDays, refreshHours, type DeltaArrays, type MarkArrays } from './statements.ts';
+import { lockDays, lockRollupsShared, mergeDeltas, refreshDays, refreshHours, type DeltaArrays, type MarkArrays } from './statements.ts';
 
 export interface RefreshOptions {
   /** Marks per transaction; a backlog (after a backfill) is worked off in batches of this size. */
@@ -198,12 +198,19 @@ export async function refreshDirty(em: EntityManager, options: RefreshOptions = 
       const deltas = keepWhere(consumed.deltas, inWindow(consumed.deltas.hourEpochs));
       const stale = consumed.count - recompute.entityIds.length - deltas.entityIds.length;
       const hours = recompute.entityIds.length > 0 ? await refreshHours(db, recompute) : none;
-      const merged = deltas.entityIds.length > 0 ? await mergeHourDeltas(db, deltas) : none;
+      const merged = deltas.entityIds.length > 0 ? await mergeDeltas(db, deltas, 'hour') : none;
+      // A day with a recomputed hour is re-merged from its hours; a day that only gained links takes the deltas.
+      const recomputedDays = new Set(recompute.entityIds.map((id, i) => `${id}:${Math.floor((recompute.hourEpochs[i] ?? 0) / 86_400)}`));
+      const dayOfDelta = (i: number) => `${deltas.entityIds[i]}:${Math.floor((deltas.hourEpochs[i] ?? 0) / 86_400)}`;
+      const deltaOnly = keepWhere(deltas, (i) => !recomputedDays.has(dayOfDelta(i)));
+      const withRecompute = keepWhere(deltas, (i) => recomputedDays.has(dayOfDelta(i)));
       const touched: MarkArrays = {
-        entityIds: [...recompute.entityIds, ...deltas.entityIds],
-        hourEpochs: [...recompute.hourEpochs, ...deltas.hourEpochs],
+        entityIds: [...recompute.entityIds, ...withRecompute.entityIds],
+        hourEpochs: [...recompute.hourEpochs, ...withRecompute.hourEpochs],
       };
-      const daysResult = touched.entityIds.length > 0 ? await refreshDays(db, touched) : none;
+      const remerged = touched.entityIds.length > 0 ? await refreshDays(db, touched) : none;
+      const dayMerged = deltaOnly.entityIds.length > 0 ? await mergeDeltas(db, deltaOnly, 'day') : none;
+      const daysResult = { present: remerged.present + dayMerged.present, written: remerged.written + dayMerged.written, deleted: remerged.deleted };
       return { marks: consumed.count, stale, hours, merged, days: daysResult };
     });
     if (batch.marks === 0) break;

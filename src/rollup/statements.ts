@@ -341,28 +341,41 @@ export interface DeltaArrays extends MarkArrays {
 const STORED_M2 = `(case when r.article_count >= 2 then r.sentiment_stddev * r.sentiment_stddev * (r.article_count - 1) else 0::float8 end)`;
 
 /**
- * Merges insert-only deltas into their hourly rows without reading any article: counts, sums
+ * Merges insert-only deltas into their hourly rows, or (granularity day) their days' rows,
+ * without reading any article or hour row: counts, sums
  * and class counts add, min of mins, max of maxes, mean = sum / n, and stddev from Chan's
  * M2 = M2_row + M2_delta + n_row n_delta / n (mean_row - mean_delta)^2. Exact because a delta
  * mark holds exactly the links inserted since the row was last written (refresh.ts, rebuild.ts
- * keep that invariant). An hour gaining links is never emptied, so nothing is deleted.
+ * keep that invariant), and a day row always equals the merge of its hours (every writer of an
+ * hour re-merges its day in the same transaction). A bucket gaining links is never emptied.
  */
-export function mergeHourDeltas(db: Kysely<DB>, d: DeltaArrays): Promise<WriteCounts> {
+export function mergeDeltas(db: Kysely<DB>, d: DeltaArrays, granularity: 'hour' | 'day'): Promise<WriteCounts> {
   const cross = chanCross('r.article_count', 'r.sentiment_sum', 'excluded.article_count', 'excluded.sentiment_sum');
   const total = '(r.article_count + excluded.article_count)';
   return run(
     db,
     sql<WriteCounts>`
-with delta as (
-  select u.entity_id, date_trunc('hour', to_timestamp(u.hour_epoch), 'UTC') as bucket_start, u.n, u.s, u.sq, u.m2, u.mn, u.mx, u.pos, u.neu, u.neg, u.tr
+with u as (
+  select u.entity_id, date_trunc(${granularity}, to_timestamp(u.hour_epoch), 'UTC') as bucket_start, u.n, u.s, u.sq, u.m2, u.mn, u.mx, u.pos, u.neu, u.neg, u.tr
     from unnest(${d.entityIds}::int[], ${d.hourEpochs}::float8[], ${d.counts}::int[], ${d.sums}::float8[], ${d.sumsqs}::float8[], ${d.m2s}::float8[],
                 ${d.mins}::float8[], ${d.maxs}::float8[], ${d.positives}::int[], ${d.neutrals}::int[], ${d.negatives}::int[], ${d.trends}::int[])
       as u(entity_id, hour_epoch, n, s, sq, m2, mn, mx, pos, neu, neg, tr)
-   where u.n > 0 or u.tr > 0
+),
+w as (
+  select u.*, sum(u.n) over b as bn, sum(u.s) over b as bs from u window b as (partition by u.entity_id, u.bucket_start)
+),
+delta as (
+  -- One delta per bucket: an hour has one mark; a day merges its hours' deltas with Chan's formula.
+  select w.entity_id, w.bucket_start, sum(w.n)::int as n, sum(w.s)::float8 as s, sum(w.sq)::float8 as sq,
+         (sum(w.m2) + sum(case when w.n > 0 then w.n * (w.s / w.n - w.bs / w.bn) ^ 2 else 0::float8 end))::float8 as m2,
+         min(w.mn) as mn, max(w.mx) as mx, sum(w.pos)::int as pos, sum(w.neu)::int as neu, sum(w.neg)::int as neg, sum(w.tr)::int as tr
+    from w
+   group by w.entity_id, w.bucket_start
+  having sum(w.n) > 0 or sum(w.tr) > 0
 ),
 upserted as (
   insert into sentiment_rollup as r (entity_id, granularity, bucket_start, ${COLUMN_LIST}, updated_at)
-  select x.entity_id, 'hour', x.bucket_start, x.n, x.s, x.sq, x.mn, x.mx,
+  select x.entity_id, ${granularity}, x.bucket_start, x.n, x.s, x.sq, x.mn, x.mx,
          case when x.n > 0 then x.s / x.n end,
          case when x.n >= 2 then sqrt(greatest(0::float8, x.m2 / (x.n - 1))) end,
          x.pos, x.neu, x.neg, x.tr, now()
