@@ -1,10 +1,12 @@
 /**
  * Rollup benchmarks, each figure printed beside its same-run baseline:
- *  (a) incremental refresh after 1,000 new articles with 10k and with 2M articles of history
- *      (target: 2M / 10k <= 1.2x: refresh cost follows what changed, not history). The two
- *      histories live in two databases and their rounds alternate, so noise from anything
- *      else on the machine hits both alike;
- *  (b) full rebuild of 1M articles beside a bare INSERT ... SELECT ... GROUP BY of the same
+ *  (a) incremental refresh after 1,000 new articles with 10k and with BENCH_BIG (default 2M)
+ *      articles of history (target: big / 10k <= 1.2x: refresh cost follows what changed, not
+ *      history), new articles in the last 24 hours and inside the history's populated hours,
+ *      each with delta marks (what ingest writes) and recompute marks (the path before
+ *      deltas). The two histories live in two databases and all rounds alternate, so noise
+ *      from anything else on the machine hits every variant alike;
+ *  (b) full rebuild of BENCH_REBUILD (default 1M) articles beside a bare INSERT ... SELECT ... GROUP BY of the same
  *      hour and day buckets (target <= 1.3x).
  * Run: node bench/rollup.ts (BENCH_PG_URL overrides postgres://postgres@127.0.0.1:5432).
  * Creates throwaway databases and drops them at the end (BENCH_KEEP_DB=1 keeps them).
@@ -13,15 +15,24 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../src/db/migrate.ts';
 import { openOrm, type Orm } from '../src/db/orm.ts';
+import { ensurePartitions } from '../src/db/partitions.ts';
+import { sql } from '../src/db/sql.ts';
 import { refreshDirty } from '../src/rollup/refresh.ts';
 import { rebuildRange } from '../src/rollup/rebuild.ts';
 import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
+import { hourDeltas, MARK_DELTAS_SQL, markDeltaParams } from '../src/rollup/delta.ts';
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ENTITIES = 200;
 const HISTORY_DAYS = 90;
 const NEW_ARTICLES = 1_000;
-const ROUNDS = 7;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+/** Articles of the big history (BENCH_BIG, default 2M) and of the rebuild measured on the way (BENCH_REBUILD, default 1M). */
+const BIG = Number(process.env.BENCH_BIG ?? 2_000_000);
+const REBUILD_SIZE = Math.min(BIG, Number(process.env.BENCH_REBUILD ?? 1_000_000));
+const label = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
+const BIG_LABEL = label(BIG);
+const REBUILD_LABEL = label(REBUILD_SIZE);
 
 const now = hourOf(new Date());
 const historyStart = new Date(now.getTime() - HISTORY_DAYS * DAY_MS);
@@ -62,6 +73,8 @@ async function openBenchDb(label: string): Promise<BenchDb> {
   await client.connect();
   await client.query(`insert into source (id, kind) values ('bench', 'feed')`);
   await client.query(`insert into entity (slug, name) select 'e' || g, 'Entity ' || g from generate_series(1, $1::int) g`, [ENTITIES]);
+  // Month partitions for the whole window (ingest makes them on demand; the bench writes directly).
+  for (const table of ['article', 'article_entity'] as const) await ensurePartitions(sql(orm.em.fork()), table, historyStart, new Date(now.getTime() + 2 * DAY_MS));
   return { name, orm, client, articles: 0, batches: 0 };
 }
 
@@ -126,37 +139,53 @@ async function bareRollups(db: BenchDb): Promise<number> {
   return ms(t0);
 }
 
-/** What ingest does for a fetch: 1,000 new articles in the last 24 hours and their marks, in one transaction. */
-async function ingestNew(db: BenchDb): Promise<number> {
+/** How the new articles are marked: as ingest does now (deltas), or for recomputation (the path before deltas, and rescore's). */
+type MarkKind = 'delta' | 'recompute';
+/** Where the new articles land: the last 24 hours (after the history), or hours inside the history that already hold articles. */
+type Window = 'recent' | 'history';
+
+/** What ingest does for a fetch: 1,000 new articles and their marks, in one transaction. */
+async function ingestNew(db: BenchDb, kind: MarkKind, window: Window): Promise<number> {
   const { client } = db;
   db.batches += 1;
+  const [from, span] = window === 'recent' ? [historyEnd, DAY_MS] : [historyStart, historyEnd.getTime() - historyStart.getTime()];
   await client.query('begin');
   const { rows } = await client.query<{ id: string }>(
     `insert into article (source_id, external_id, title, published_at, fetched_at, sentiment, scorer)
-     select 'bench', 'n' || $1::int || '-' || g, 'new', $3::timestamptz + random() * interval '24 hours', now(),
+     select 'bench', 'n' || $1::int || '-' || g, 'new', $3::timestamptz + random() * $4::float8 * interval '1 ms', now(),
             round((random() * 2 - 1)::numeric, 4)::float8, 'bench'
        from generate_series(1, $2::int) g
      returning id`,
-    [db.batches, NEW_ARTICLES, historyEnd.toISOString()],
+    [db.batches, NEW_ARTICLES, from.toISOString(), span],
   );
   const ids = rows.map((r) => r.id);
-  await client.query(
+  const links = await client.query<{ entity_id: number; published_at: Date; sentiment: number }>(
     `insert into article_entity (article_id, entity_id, published_at, sentiment, scorer)
-     select a.id, 1 + (random() * ($2::int - 1))::int, a.published_at, a.sentiment, a.scorer from article a where a.id = any($1::bigint[])`,
+     select a.id, 1 + (random() * ($2::int - 1))::int, a.published_at, a.sentiment, a.scorer from article a where a.id = any($1::bigint[])
+     returning entity_id, published_at, sentiment`,
     [ids, ENTITIES],
   );
-  const marked = await client.query(
-    `insert into rollup_dirty (entity_id, hour_start)
-     select distinct entity_id, date_trunc('hour', published_at, 'UTC') from article_entity where article_id = any($1::bigint[])
-     on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp()`,
-    [ids],
-  );
+  let marked: number;
+  if (kind === 'delta') {
+    // Exactly what persist.ts writes (rollup/delta.ts).
+    const deltas = hourDeltas(links.rows.map((l) => ({ entityId: l.entity_id, at: l.published_at, sentiment: l.sentiment })), []);
+    await client.query(MARK_DELTAS_SQL, markDeltaParams(deltas));
+    marked = deltas.length;
+  } else {
+    const r = await client.query(
+      `insert into rollup_dirty (entity_id, hour_start)
+       select distinct entity_id, date_trunc('hour', published_at, 'UTC') from article_entity where article_id = any($1::bigint[])
+       on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp(), recompute = true`,
+      [ids],
+    );
+    marked = r.rowCount ?? 0;
+  }
   await client.query('commit');
-  return marked.rowCount ?? 0;
+  return marked;
 }
 
-async function refreshOnce(db: BenchDb): Promise<{ ms: number; marks: number }> {
-  const marks = await ingestNew(db);
+async function refreshOnce(db: BenchDb, kind: MarkKind, window: Window): Promise<{ ms: number; marks: number }> {
+  const marks = await ingestNew(db, kind, window);
   const t0 = performance.now();
   const stats = await refreshDirty(db.orm.em.fork());
   const took = ms(t0);
@@ -167,13 +196,13 @@ async function refreshOnce(db: BenchDb): Promise<{ ms: number; marks: number }> 
 async function main(): Promise<void> {
   const t0 = performance.now();
   const small = await openBenchDb('10k');
-  const big = await openBenchDb('2m');
+  const big = await openBenchDb('big');
   try {
     console.log(`rollup bench (${ENTITIES} entities, history over ${HISTORY_DAYS} days, 1-2 entities per article)`);
     console.log(`history 10k generated in ${fmt(await addHistory(small, 10_000))}`);
     await bareRollups(small);
     await settle(small);
-    console.log(`history 1M generated in ${fmt(await addHistory(big, 1_000_000))}`);
+    console.log(`history ${REBUILD_LABEL} generated in ${fmt(await addHistory(big, REBUILD_SIZE))}`);
 
     // (b) 1M articles: the full rebuild beside the bare SQL, both into an empty rollup table,
     // alternating twice so background noise hits both alike.
@@ -194,33 +223,37 @@ async function main(): Promise<void> {
       rows = { ...rows, rebuild: rebuilt.hours + rebuilt.days, chunks: rebuilt.chunks };
     }
     const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
-    console.log('(b) full rebuild of 1M articles (two alternating rounds each)');
+    console.log(`(b) full rebuild of ${REBUILD_LABEL} articles (two alternating rounds each)`);
     console.log(`  bare INSERT ... SELECT ... GROUP BY, hours + days: ${bareRuns.map(fmt).join(', ')} (${rows.bare} rows)`);
     console.log(`  rebuildRange, ${rows.chunks} one-day chunks:    ${rebuildRuns.map(fmt).join(', ')} (${rows.rebuild} rows)`);
     console.log(`  ratio rebuild / bare: ${(sum(rebuildRuns) / sum(bareRuns)).toFixed(2)}x (target <= 1.3x)`);
 
-    console.log(`history 2M generated in ${fmt(await addHistory(big, 1_000_000))}`);
+    if (BIG > REBUILD_SIZE) console.log(`history ${BIG_LABEL} generated in ${fmt(await addHistory(big, BIG - REBUILD_SIZE))}`);
     await big.client.query('truncate sentiment_rollup');
     await bareRollups(big);
     await settle(big);
 
-    // (a) alternate rounds between the two histories; round 0 of each warms up and is not counted.
-    const times = { small: [] as number[], big: [] as number[] };
-    let marks = { small: 0, big: 0 };
-    for (let round = 0; round <= ROUNDS; round++) {
-      const s = await refreshOnce(small);
-      const b = await refreshOnce(big);
-      marks = { small: s.marks, big: b.marks };
-      if (round > 0) {
-        times.small.push(s.ms);
-        times.big.push(b.ms);
+    // (a) alternate rounds between the two histories and the two mark kinds; round 0 warms up and is not counted.
+    for (const window of ['recent', 'history'] as const) {
+      const times: Record<string, number[]> = {};
+      let dirty = 0;
+      for (let round = 0; round <= ROUNDS; round++) {
+        for (const kind of ['delta', 'recompute'] as const) {
+          for (const [label, db] of [['small', small], ['big', big]] as const) {
+            const r = await refreshOnce(db, kind, window);
+            dirty = r.marks;
+            if (round > 0) (times[`${kind}/${label}`] ??= []).push(r.ms);
+          }
+        }
+      }
+      const where = window === 'recent' ? 'the last 24 hours (hours filled by earlier rounds)' : 'hours inside the history (already holding articles)';
+      console.log(`(a) incremental refresh after ${NEW_ARTICLES} new articles in ${where}, median of ${ROUNDS} alternating rounds, ~${dirty} dirty hours each`);
+      for (const kind of ['delta', 'recompute'] as const) {
+        const [s, b] = [median(times[`${kind}/small`] ?? []), median(times[`${kind}/big`] ?? [])];
+        console.log(`  ${kind} marks: 10k history ${fmt(s)}, ${BIG_LABEL} history ${fmt(b)}; ratio ${(b / s).toFixed(2)}x${kind === 'delta' ? ' (target <= 1.2x)' : ' (the path before deltas)'}`);
+        console.log(`    runs 10k ${(times[`${kind}/small`] ?? []).map(fmt).join(', ')}; ${BIG_LABEL} ${(times[`${kind}/big`] ?? []).map(fmt).join(', ')}`);
       }
     }
-    const [s, b] = [median(times.small), median(times.big)];
-    console.log(`(a) incremental refresh after ${NEW_ARTICLES} new articles (median of ${ROUNDS} alternating rounds, ~${marks.big} dirty hours each)`);
-    console.log(`  with 10k articles of history: ${fmt(s)} (runs ${times.small.map(fmt).join(', ')})`);
-    console.log(`  with 2M articles of history:  ${fmt(b)} (runs ${times.big.map(fmt).join(', ')})`);
-    console.log(`  ratio 2M / 10k: ${(b / s).toFixed(2)}x (target <= 1.2x)`);
     console.log(`total ${fmt(ms(t0))}`);
   } finally {
     await dropBenchDb(small);

@@ -246,6 +246,22 @@ export const RollupDirtySchema = defineEntity({
     hourStart: p.datetime().primary(),
     /** Re-marking bumps this, so a refresh deletes only the marks it actually read. */
     markedAt: p.datetime().defaultRaw('clock_timestamp()'),
+    /**
+     * True: recompute the hour from its articles. False: the mark only carries the delta below
+     * (links ingest inserted), which a refresh merges into the stored hour (issue 17).
+     */
+    recompute: p.boolean().default(true),
+    deltaCount: p.integer().default(0),
+    deltaSum: p.double().default(0),
+    deltaSumsq: p.double().default(0),
+    /** Sum of squared deviations from the delta's own mean (Chan's M2), exact where sumsq - sum^2/n cancels. */
+    deltaM2: p.double().default(0),
+    deltaMin: p.double().nullable(),
+    deltaMax: p.double().nullable(),
+    deltaPositive: p.integer().default(0),
+    deltaNeutral: p.integer().default(0),
+    deltaNegative: p.integer().default(0),
+    deltaTrends: p.integer().default(0),
   },
 });
 export class RollupDirty extends RollupDirtySchema.class {}

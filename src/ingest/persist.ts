@@ -4,6 +4,7 @@ import { sql } from '../db/sql.ts';
 import { articleRetentionCutoff, ensurePartitions, monthOf, partitionName } from '../db/partitions.ts';
 import type { ParsedTrend } from '../sources/types.ts';
 import type { PreparedArticle } from './prepare.ts';
+import { hourDeltas, markDeltas } from '../rollup/delta.ts';
 
 /** A trend observation, matched like an article. */
 export interface PreparedTrend extends ParsedTrend {
@@ -227,10 +228,14 @@ export async function ingestItems<T extends ArticleKeys>(tx: EntityManager, inpu
     await db.insertInto('trend_entity').values(batch).execute();
   }
 
-  const dirtyMarks = await markDirty(tx, [
-    ...links.map((l) => ({ entityId: l.entity_id, at: l.published_at })),
-    ...trendLinks.map((l) => ({ entityId: l.entity_id, at: l.observed_at })),
-  ]);
+  // Everything above only inserted: the marks carry the deltas, merged without re-reading the hours.
+  const dirtyMarks = await markDeltas(
+    tx,
+    hourDeltas(
+      links.map((l) => ({ entityId: l.entity_id, at: l.published_at, sentiment: l.sentiment })),
+      trendLinks.map((l) => ({ entityId: l.entity_id, at: l.observed_at })),
+    ),
+  );
 
   return {
     inserted,
@@ -244,7 +249,8 @@ export async function ingestItems<T extends ArticleKeys>(tx: EntityManager, inpu
 }
 
 /**
- * Marks (entity, UTC hour) buckets for the next refresh, in the writer's transaction, so a
+ * Marks (entity, UTC hour) buckets for recomputation by the next refresh (writers that change
+ * or delete links; inserts carry deltas, see rollup/delta.ts), in the writer's transaction, so a
  * late or back-dated article re-opens exactly its old bucket. Re-marking bumps marked_at,
  * which tells a running refresh that this mark is newer than the one it read.
  */
@@ -260,6 +266,6 @@ export async function markDirty(tx: EntityManager, touches: readonly { entityId:
   await raw`
     insert into rollup_dirty (entity_id, hour_start)
     select * from unnest(${marks.map((m) => m.entityId)}::int[], ${marks.map((m) => new Date(m.hour).toISOString())}::timestamptz[])
-    on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp()`.execute(sql(tx));
+    on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp(), recompute = true`.execute(sql(tx));
   return marks.length;
 }

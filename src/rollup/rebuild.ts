@@ -8,7 +8,7 @@ import type { EntityManager } from '../db/orm.ts';
 import { sql } from '../db/sql.ts';
 import { databaseNow } from '../db/partitions.ts';
 import { addDays, chunksOf, daysInRange, countChunks, countDays, countHours, dayCeil, dayOf, hourCeil, hourOf, retentionCutoff } from './buckets.ts';
-import { lockDays, lockRollupsShared, rebuildDays, rebuildHours } from './statements.ts';
+import { demoteDeltas, lockDays, lockRollupsShared, rebuildDays, rebuildHours } from './statements.ts';
 
 export interface RebuildOptions {
   from: Date;
@@ -99,6 +99,8 @@ export async function rebuildRange(em: EntityManager, options: RebuildOptions): 
       const now = options.now ? options.now() : await databaseNow(db);
       if (chunk.from < retentionCutoff(now, options.retentionDays)) return null;
       const hours = await rebuildHours(db, { ...chunk, entityId });
+      // After the recompute, never before: a delta committed before its snapshot is now counted (statements.ts).
+      await demoteDeltas(db, { ...chunk, entityId });
       const daysResult = await rebuildDays(db, { ...days, entityId });
       return { hours, days: daysResult };
     });

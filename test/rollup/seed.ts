@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { openOrm, type Orm } from '../../src/db/orm.ts';
+import { hourDeltas, MARK_DELTAS_SQL, markDeltaParams } from '../../src/rollup/delta.ts';
 
 export const SOURCE_ID = 'test-source';
 
@@ -80,10 +81,31 @@ async function ensureSeedPartitions(client: pg.PoolClient, from: Date, to: Date)
 const MARK_SQL = `
   insert into rollup_dirty (entity_id, hour_start)
   select distinct entity_id, date_trunc('hour', ts, 'UTC') from unnest($1::int[], $2::timestamptz[]) as m(entity_id, ts)
-  on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp()`;
+  on conflict (entity_id, hour_start) do update set marked_at = clock_timestamp(), recompute = true`;
+
+/** How a seed write marks its hours: as ingest does (insert-only deltas) or for recomputation (like rescore). */
+export type MarkKind = 'delta' | 'recompute';
+
+async function markLinks(client: pg.PoolClient, kind: MarkKind, links: { entityId: number; at: string; sentiment: number }[], trends: { entityId: number; at: string }[] = []) {
+  if (links.length + trends.length === 0) return;
+  if (kind === 'recompute') {
+    const all = [...links, ...trends];
+    await client.query(MARK_SQL, [all.map((l) => l.entityId), all.map((l) => l.at)]);
+    return;
+  }
+  const deltas = hourDeltas(
+    links.map((l) => ({ entityId: l.entityId, at: new Date(l.at), sentiment: l.sentiment })),
+    trends.map((t) => ({ entityId: t.entityId, at: new Date(t.at) })),
+  );
+  await client.query(MARK_DELTAS_SQL, markDeltaParams(deltas));
+}
 
 /** Inserts articles (skipping known ones) and marks the hours of the new ones, in one transaction. */
-export async function ingestArticles(pool: pg.Pool | pg.PoolClient, articles: SeedArticle[], options: { inTransaction?: boolean } = {}): Promise<number> {
+export async function ingestArticles(
+  pool: pg.Pool | pg.PoolClient,
+  articles: SeedArticle[],
+  options: { inTransaction?: boolean; marks?: MarkKind } = {},
+): Promise<number> {
   const client = 'release' in pool ? pool : await pool.connect();
   const own = !('release' in pool);
   try {
@@ -125,7 +147,11 @@ export async function ingestArticles(pool: pg.Pool | pg.PoolClient, articles: Se
          select *, 'test' from unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::float8[])`,
         [ids, entityIds, published, sentiments],
       );
-      await client.query(MARK_SQL, [entityIds, published]);
+      await markLinks(
+        client,
+        options.marks ?? 'delta',
+        entityIds.map((entityId, i) => ({ entityId, at: published[i]!, sentiment: sentiments[i]! })),
+      );
     }
     if (options.inTransaction !== false) await client.query('commit');
     return rows.length;
@@ -138,7 +164,7 @@ export async function ingestArticles(pool: pg.Pool | pg.PoolClient, articles: Se
 }
 
 /** Inserts trend observations matched to entities, marking their hours (as ingest will). */
-export async function ingestTrends(pool: pg.Pool, trends: SeedTrend[]): Promise<void> {
+export async function ingestTrends(pool: pg.Pool, trends: SeedTrend[], marks: MarkKind = 'delta'): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query('begin');
@@ -155,7 +181,7 @@ export async function ingestTrends(pool: pg.Pool, trends: SeedTrend[]): Promise<
         `insert into trend_entity (trend_id, entity_id, observed_at) select $1, e, $2 from unnest($3::int[]) e`,
         [id, trend.observedAt.toISOString(), entityIds],
       );
-      await client.query(MARK_SQL, [entityIds, entityIds.map(() => trend.observedAt.toISOString())]);
+      await markLinks(client, marks, [], entityIds.map((entityId) => ({ entityId, at: trend.observedAt.toISOString() })));
     }
     await client.query('commit');
   } catch (err) {
