@@ -106,7 +106,7 @@ describe('syncSchedules', () => {
     const commands: string[][] = [];
     // Each new Queue records BullMQ's version in its `meta` hash when it connects: that write
     // belongs to boot()'s Queue construction, not to the sync under test.
-    const isMeta = (key: string | undefined) => key !== undefined && key.startsWith(`${prefix}:`) && key.endsWith(':meta');
+    const isMeta = (key: string | undefined) => (key?.startsWith(`${prefix}:`) ?? false) && key!.endsWith(':meta');
     // Commands a Lua script runs are listed too (source "lua"): only what clients sent counts.
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (source !== 'lua' && args.some((a) => a.startsWith(`${prefix}:`)) && !isMeta(args[1])) commands.push(args);
