@@ -31,7 +31,7 @@ import { sql } from '../src/db/sql.ts';
 import { syncConfig } from '../src/db/sync.ts';
 import { createRedis } from '../src/queues/connection.ts';
 import { closeQueues, createQueues } from '../src/queues/queues.ts';
-import { desiredSchedules, syncSchedulesOnce } from '../src/queues/schedules.ts';
+import { desiredSchedules, syncSchedules, syncSchedulesOnce } from '../src/queues/schedules.ts';
 import { rss, generatedItems } from '../test/support/feeds.ts';
 import { freePort, startProcess, type RunningProcess } from '../test/support/processes.ts';
 import { startRedis } from '../test/faults/support/redis.ts';
@@ -183,6 +183,10 @@ try {
   const [, warmMs] = await time(() => syncConfig(orm.em.fork(), config));
   line('(a) config sync, cold', secs(coldMs), `old VALUES statement: ${secs(oldMs)} for ${fmt(OLD_VALUES_ROWS)} sources (${fmt((oldMs / OLD_VALUES_ROWS) * SOURCES / 1000, 1)} s per ${fmt(SOURCES)} if it could; fails past ~8,200)`);
   line('(a) config sync, unchanged file', secs(warmMs), '-');
+  const moved = { ...config, sources: config.sources.map((s, i) => (i === 7 ? { ...s, url: `${feeds.origin}/f/7.xml?moved` } : s)) };
+  const [, oneMs] = await time(() => syncConfig(orm.em.fork(), moved));
+  await syncConfig(orm.em.fork(), config);
+  line('(a) config sync, one source changed', secs(oneMs), '-');
 
   const redis = createRedis(redisServer.url, 'worker');
   teardown.add('redis client', () => redis.disconnect());
@@ -202,14 +206,17 @@ try {
   const memory = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]) - Math.min(baseMemory, afterOld);
   const [, schedWarmMs] = await time(() => syncSchedulesOnce(redis, prefix, queues, desired, log, { force: true }));
   const [skip, schedSkipMs] = await time(() => syncSchedulesOnce(redis, prefix, queues, desired, log));
+  // Past the config hash (a changed file whose schedules did not change): the fingerprint diff.
+  const [noop, schedNoopMs] = await time(() => syncSchedules(redis, queues, desired, log));
   const plusOne = desiredSchedules([...config.sources, { id: 's-new', kind: 'feed', url: `${feeds.origin}/f/0.xml`, enabled: true, schedule: { every: 900_000 } }]);
   const [added, schedAddMs] = await time(() => syncSchedulesOnce(redis, prefix, queues, plusOne, log));
   await syncSchedulesOnce(redis, prefix, queues, desired, log); // back to the file's schedules for the workers
   const oldPer = oldSchedMs / OLD_UPSERT_SAMPLE;
   line('(b) scheduler sync, all new (pipelined)', secs(schedColdMs), `one-by-one upsert: ${fmt(oldPer, 2)} ms each -> ${fmt((oldPer * desired.length) / 1000, 1)} s for ${fmt(desired.length)}`);
-  line('(b) scheduler sync, forced, nothing changed', secs(schedWarmMs), `${first.skipped ? '-' : `${fmt(first.upserted.length)} upserted on the cold run`}`);
+  line('(b) scheduler sync, unchanged (fingerprint HGETALL)', secs(schedNoopMs), `${noop.upserted.length} upserted, ${noop.removed.length} removed, ${fmt(noop.unchanged)} unchanged`);
+  line('(b) scheduler sync, forced (reads every scheduler)', secs(schedWarmMs), `${first.skipped ? '-' : `${fmt(first.upserted.length)} upserted on the cold run`}`);
   line('(b) scheduler sync at a worker start, same config', `${fmt(schedSkipMs, 1)} ms`, `${skip.skipped ? skip.reason : 'synced'} (one GET)`);
-  line('(b) scheduler sync, one source added', secs(schedAddMs), `${added.skipped ? 'skipped?' : `${added.upserted.length} upserted, ${added.removed.length} removed`}`);
+  line('(b) scheduler sync, one source added (new config)', secs(schedAddMs), `${added.skipped ? 'skipped?' : `${added.upserted.length} upserted, ${added.removed.length} removed`}`);
   line('(c) Redis memory per source (scheduler + next job)', `${fmt(memory / SOURCES)} B`, `${fmt(memory / 1048576, 1)} MiB for ${fmt(SOURCES)}`);
 
   // Every scheduler's first run is due now: the workers have a 100k backlog to drain.
