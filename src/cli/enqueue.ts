@@ -12,6 +12,7 @@ import { sql } from '../db/sql.ts';
 import { checkPayload, JOBS, parseInstant, type JobName } from '../queues/catalogue.ts';
 import { createRedis } from '../queues/connection.ts';
 import { closeQueues, createQueues, type Queues } from '../queues/queues.ts';
+import { queuePrefix } from '../queues/keys.ts';
 import { createLogger } from '../logger.ts';
 import { followJobs } from './follow.ts';
 import { checkLimit, printStatus, StatusFilterError } from './status.ts';
@@ -306,7 +307,8 @@ async function warnWithoutWorkers(queues: Queues, jobs: Job[], redis: Awaited<Re
       cursor = next;
       if (cursor === '0') break;
     }
-    const prefixes = [...found].filter((p) => p !== config.queuePrefix).slice(0, 5);
+    const mine = queuePrefix(config.queuePrefix, name);
+    const prefixes = [...found].filter((p) => p !== mine).slice(0, 5);
     const hint = prefixes.length ? `; queues exist under other prefixes: ${prefixes.join(', ')} (QUEUE_PREFIX is "${config.queuePrefix}")` : '; is the worker running against this Redis?';
     err.write(`enqueue: no worker is consuming queue "${name}" under prefix "${config.queuePrefix}": the job waits until one starts${hint}\n`);
   }
