@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { createQueues, closeQueues } from '../../src/queues/queues.ts';
-import { desiredSchedules, syncSchedules, syncSchedulesOnce, planSchedules, schedulesHash, MAINTENANCE_SCHEDULES, fingerprintsOf, fingerprintKey, type ExistingSchedule } from '../../src/queues/schedules.ts';
+import { desiredSchedules, syncSchedules, syncSchedulesOnce, planSchedules, schedulesHash, MAINTENANCE_SCHEDULES, fingerprintsOf, fingerprintKey, fingerprintBucketKey, bucketOf, BUCKETS, type ExistingSchedule } from '../../src/queues/schedules.ts';
 import { redisKey } from '../../src/queues/keys.ts';
 import type { SourceConfig } from '../../src/config.ts';
 import { REDIS_URL } from '../support/env.ts';
@@ -140,8 +140,14 @@ describe('syncSchedules', () => {
     const one = await commandsUnder(prefix, () => boot(prefix, base.map((s) => (s.id === 'm7' ? source('m7', { schedule: { every: 120_000 } }) : s))));
     expect(one.value.upserted).toEqual(['fetch-m7']);
     const writes = one.commands.map((c) => c[0]!.toLowerCase()).filter((c) => !['hgetall', 'zcard'].includes(c));
-    // BullMQ's upsert is one script (EVALSHA, or EVAL the first time a connection runs it), then one HSET of the fingerprint.
-    expect(writes.filter((c) => c !== 'evalsha' && c !== 'eval')).toEqual(['hset']);
+    // BullMQ's upsert is one script (EVALSHA, or EVAL the first time a connection runs it), then
+    // one HSET of the fingerprint into its bucket and one of the bucket's digest.
+    expect(writes.filter((c) => c !== 'evalsha' && c !== 'eval')).toEqual(['hset', 'hset']);
+    // Reads: the summary of each queue, then the one bucket whose digest changed.
+    expect(one.commands.filter((c) => c[0]!.toLowerCase() === 'hgetall').map((c) => c[1]!.split(':').slice(-2).join(':'))).toEqual(
+      expect.arrayContaining([`schedulers:${bucketOf('fetch-m7')}`]),
+    );
+    expect(one.commands.filter((c) => c[0]!.toLowerCase() === 'hgetall')).toHaveLength(4);
     const scripts = one.commands.filter((c) => ['evalsha', 'eval'].includes(c[0]!.toLowerCase()));
     expect(scripts.length).toBeGreaterThan(0);
     expect(scripts.every((c) => c.includes('fetch-m7'))).toBe(true);
@@ -149,7 +155,9 @@ describe('syncSchedules', () => {
       const redis = new Redis(REDIS_URL);
       const queues = createQueues(redis, prefix, log);
       try {
-        return await redis.hgetall(fingerprintKey(queues.ingest));
+        const all: Record<string, string> = {};
+        for (let b = 0; b < BUCKETS; b++) Object.assign(all, await redis.hgetall(fingerprintBucketKey(queues.ingest, b)));
+        return all;
       } finally {
         await closeQueues(queues);
         redis.disconnect();
@@ -172,7 +180,10 @@ describe('syncSchedules', () => {
       // One source changed while the fingerprints were missing: only it is upserted.
       const result = await boot(prefix, [...base.filter((s) => s.id !== 'l3'), source('l3', { schedule: { every: 5_000 } })]);
       expect(result).toEqual({ upserted: ['fetch-l3'], removed: [], unchanged: 29 + MAINTENANCE_SCHEDULES.length });
-      expect(await redis.hlen(fingerprintKey(queues.ingest))).toBe(30);
+      for (const s of base) expect(await redis.hget(fingerprintBucketKey(queues.ingest, bucketOf(`fetch-${s.id}`)), `fetch-${s.id}`)).not.toBeNull();
+      // The next sync of the same configuration trusts the rewritten fingerprints: nothing to do.
+      const again = await boot(prefix, [...base.filter((s) => s.id !== 'l3'), source('l3', { schedule: { every: 5_000 } })]);
+      expect(again).toEqual({ upserted: [], removed: [], unchanged: 30 + MAINTENANCE_SCHEDULES.length });
       const after = await nextRuns(prefix);
       for (const id of ['fetch-l0', 'fetch-l29']) expect(after.get(id)).toEqual(before.get(id));
     } finally {
@@ -235,5 +246,15 @@ describe('planSchedules', () => {
     const ab = desiredSchedules([source('a'), source('b')]);
     expect(schedulesHash(ab)).toBe(schedulesHash([...ab].reverse()));
     expect(schedulesHash(ab)).not.toBe(schedulesHash(desiredSchedules([source('a'), source('b', { schedule: { every: 1000 } })])));
+  });
+});
+
+describe('fingerprint buckets', () => {
+  it('spreads ids over every bucket, stably', () => {
+    const counts = new Array<number>(BUCKETS).fill(0);
+    for (let i = 0; i < 100_000; i++) counts[bucketOf(`fetch-s-${i}`)]!++;
+    expect(Math.min(...counts)).toBeGreaterThan(40);
+    expect(Math.max(...counts)).toBeLessThan(200);
+    expect(bucketOf('fetch-bbc-world')).toBe(bucketOf('fetch-bbc-world'));
   });
 });
