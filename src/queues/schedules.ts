@@ -263,8 +263,15 @@ async function syncQueue(redis: RedisClient, queue: QueueName, q: Queue, desired
     const dels = new Map<number, string[]>();
     for (const [id, print] of pairs) {
       const b = bucketOf(id);
-      if (print === null) dels.set(b, [...(dels.get(b) ?? []), id]);
-      else sets.set(b, { ...sets.get(b), [id]: print });
+      if (print === null) {
+        const ids = dels.get(b) ?? [];
+        ids.push(id);
+        dels.set(b, ids);
+      } else {
+        const fields = sets.get(b) ?? {};
+        fields[id] = print;
+        sets.set(b, fields);
+      }
     }
     const pipeline = redis.pipeline();
     for (const [b, fields] of sets) pipeline.hset(fingerprintBucketKey(q, b), fields);
