@@ -223,7 +223,7 @@ try {
   await syncSchedulesOnce(redis, prefix, queues, desired, log); // back to the file's schedules for the workers
   const oldPer = oldSchedMs / OLD_UPSERT_SAMPLE;
   line('(b) scheduler sync, all new (pipelined)', secs(schedColdMs), `one-by-one upsert: ${fmt(oldPer, 2)} ms each -> ${fmt((oldPer * desired.length) / 1000, 1)} s for ${fmt(desired.length)}`);
-  line('(b) scheduler sync, unchanged (fingerprint HGETALL)', secs(schedNoopMs), `${noop.upserted.length} upserted, ${noop.removed.length} removed, ${fmt(noop.unchanged)} unchanged`);
+  line('(b) scheduler sync, unchanged (bucket digests)', secs(schedNoopMs), `${noop.upserted.length} upserted, ${noop.removed.length} removed, ${fmt(noop.unchanged)} unchanged`);
   line('(b) scheduler sync, forced (reads every scheduler)', secs(schedWarmMs), `${first.skipped ? '-' : `${fmt(first.upserted.length)} upserted on the cold run`}`);
   line('(b) scheduler sync at a worker start, same config', `${fmt(schedSkipMs, 1)} ms`, `${skip.skipped ? skip.reason : 'synced'} (one GET)`);
   line('(b) scheduler sync, one source added (new config)', secs(schedAddMs), `${added.skipped ? 'skipped?' : `${added.upserted.length} upserted, ${added.removed.length} removed`}`);
