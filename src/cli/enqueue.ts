@@ -12,10 +12,12 @@ import { sql } from '../db/sql.ts';
 import { checkPayload, JOBS, parseInstant, type JobName } from '../queues/catalogue.ts';
 import { createRedis } from '../queues/connection.ts';
 import { closeQueues, createQueues, type Queues } from '../queues/queues.ts';
+import { queuePrefix } from '../queues/keys.ts';
 import { createLogger } from '../logger.ts';
 import { followJobs } from './follow.ts';
 import { checkLimit, printStatus, StatusFilterError } from './status.ts';
 import { reloadConfig } from '../reload.ts';
+import { describeKnown, knownSources, missingSources } from './source-ids.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -221,10 +223,10 @@ async function checkSchema(orm: Orm, config: Config): Promise<void> {
 }
 
 /** Source ids in SOURCES_FILE, to tell "not synced yet" from "no such source"; empty when unreadable. */
-function sourcesInFile(): { file: string; ids: string[] } | null {
+function sourcesInFile(): { file: string; ids: Set<string> } | null {
   try {
     const config = loadConfig(process.env, { readSources: true });
-    return { file: config.sourcesFile, ids: config.sources.map((s) => s.id) };
+    return { file: config.sourcesFile, ids: new Set(config.sources.map((s) => s.id)) };
   } catch {
     return null;
   }
@@ -240,21 +242,21 @@ async function payloadsFor(command: Exclude<Command, 'status' | 'reload'>, args:
   if (command !== 'fetch' && args.values.all) throw new UsageError(`--all belongs to fetch`);
 
   if (command === 'fetch') {
-    const sources = await sql(em).selectFrom('source').select(['id', 'enabled']).orderBy('id').execute();
-    const known = sources.map((s) => s.id);
     if (args.values.all && extra.length) throw new UsageError('give source ids or --all, not both');
-    const ids = args.values.all ? sources.filter((s) => s.enabled).map((s) => s.id) : extra;
-    if (!ids.length) throw new UsageError(`fetch needs a source id or --all (known sources: ${known.join(', ') || 'none: has the worker synced its config?'})`);
-    const unknown = ids.filter((id) => !known.includes(id));
+    // Only the ids cross the wire; at 100k sources that is a few MB, read once.
+    const ids = args.values.all ? (await sql(em).selectFrom('source').select('id').where('enabled', '=', true).orderBy('id').execute()).map((s) => s.id) : extra;
+    if (!ids.length) throw new UsageError(`fetch needs a source id or --all (${describeKnown(await knownSources(em))})`);
+    const unknown = args.values.all ? [] : await missingSources(em, ids);
     if (unknown.length) {
       const inFile = sourcesInFile();
-      const unsynced = unknown.filter((id) => inFile?.ids.includes(id));
+      const unsynced = unknown.filter((id) => inFile?.ids.has(id));
       if (inFile && unsynced.length) {
         throw new UsageError(
           `source${unsynced.length > 1 ? 's' : ''} ${unsynced.join(', ')} ${unsynced.length > 1 ? 'are' : 'is'} in ${inFile.file} but not in the database yet: the worker syncs that file when it starts, so restart (or reload) the worker, then retry`,
         );
       }
-      throw new UsageError(`unknown source${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known sources: ${known.join(', ') || 'none'})`);
+      const shown = unknown.length > 10 ? `${unknown.slice(0, 10).join(', ')} and ${unknown.length - 10} more` : unknown.join(', ');
+      throw new UsageError(`unknown source${unknown.length > 1 ? 's' : ''} ${shown} (${describeKnown(await knownSources(em, unknown[0]), unknown[0])})`);
     }
     return [...new Set(ids)].map((sourceId) => ({ job: 'fetch' as const, data: { sourceId } }));
   }
@@ -305,14 +307,31 @@ async function warnWithoutWorkers(queues: Queues, jobs: Job[], redis: Awaited<Re
       cursor = next;
       if (cursor === '0') break;
     }
-    const prefixes = [...found].filter((p) => p !== config.queuePrefix).slice(0, 5);
+    const mine = queuePrefix(config.queuePrefix, name);
+    const prefixes = [...found].filter((p) => p !== mine).slice(0, 5);
     const hint = prefixes.length ? `; queues exist under other prefixes: ${prefixes.join(', ')} (QUEUE_PREFIX is "${config.queuePrefix}")` : '; is the worker running against this Redis?';
     err.write(`enqueue: no worker is consuming queue "${name}" under prefix "${config.queuePrefix}": the job waits until one starts${hint}\n`);
   }
 }
 
-async function enqueue(queues: Queues, payloads: { job: JobName; data: object }[]): Promise<Job[]> {
-  return Promise.all(payloads.map(({ job, data }) => queues[JOBS[job].queue].add(job, data)));
+/** Jobs per addBulk: one MULTI each, so 100k fetches are 100 round trips with bounded command size. */
+const ADD_CHUNK = 1_000;
+
+export async function enqueue(queues: Queues, payloads: { job: JobName; data: object }[]): Promise<Job[]> {
+  const jobs: Job[] = [];
+  for (let i = 0; i < payloads.length; i += ADD_CHUNK) {
+    const chunk = payloads.slice(i, i + ADD_CHUNK);
+    // addBulk is per queue; a chunk's jobs keep their order within each queue.
+    const byQueue = new Map<keyof Queues, { name: JobName; data: object }[]>();
+    for (const { job, data } of chunk) {
+      const queue = JOBS[job].queue;
+      const list = byQueue.get(queue) ?? [];
+      list.push({ name: job, data });
+      byQueue.set(queue, list);
+    }
+    for (const [queue, list] of byQueue) jobs.push(...(await queues[queue].addBulk(list)));
+  }
+  return jobs;
 }
 
 export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -372,9 +391,14 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     const payloads = await payloadsFor(command, args, pgResult.value);
     const jobs = await enqueue(queues, payloads);
     if (!args.values.wait) {
-      for (const job of jobs) {
-        if (args.values.json) out.write(`${JSON.stringify({ id: job.id, queue: job.queueName, name: job.name, data: job.data, state: await job.getState() })}\n`);
-        else out.write(`enqueued ${job.name} ${JSON.stringify(job.data)} as ${job.queueName}/${job.id}\n`);
+      for (let i = 0; i < jobs.length; i += ADD_CHUNK) {
+        const chunk = jobs.slice(i, i + ADD_CHUNK);
+        // States are read a chunk at a time (concurrently), not one awaited round trip per job.
+        const states = args.values.json ? await Promise.all(chunk.map((job) => job.getState())) : [];
+        chunk.forEach((job, k) => {
+          if (args.values.json) out.write(`${JSON.stringify({ id: job.id, queue: job.queueName, name: job.name, data: job.data, state: states[k] })}\n`);
+          else out.write(`enqueued ${job.name} ${JSON.stringify(job.data)} as ${job.queueName}/${job.id}\n`);
+        });
       }
       return 0;
     }

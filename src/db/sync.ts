@@ -13,32 +13,54 @@ export interface SyncResult {
   disabledEntities: string[];
 }
 
+/** The sources as one array per column (column-major): eight parameters whatever the count. */
+export interface SourceColumns {
+  id: string[];
+  kind: string[];
+  url: (string | null)[];
+  query: (string | null)[];
+  every_ms: (number | null)[];
+  pattern: (string | null)[];
+  tz: (string | null)[];
+  enabled: boolean[];
+}
+
+export function sourceColumns(sources: readonly SourceConfig[]): SourceColumns {
+  const n = sources.length;
+  const c: SourceColumns = { id: new Array(n), kind: new Array(n), url: new Array(n), query: new Array(n), every_ms: new Array(n), pattern: new Array(n), tz: new Array(n), enabled: new Array(n) };
+  for (let i = 0; i < n; i++) {
+    const s = sources[i]!;
+    c.id[i] = s.id;
+    c.kind[i] = s.kind;
+    c.url[i] = s.url ?? null;
+    c.query[i] = s.query ?? null;
+    const sch = s.schedule;
+    c.every_ms[i] = 'every' in sch ? sch.every : null;
+    c.pattern[i] = 'pattern' in sch ? sch.pattern : null;
+    c.tz[i] = 'pattern' in sch ? (sch.tz ?? null) : null;
+    c.enabled[i] = s.enabled;
+  }
+  return c;
+}
+
 /**
  * Makes the source and entity tables match the config file, idempotently. Sources and
  * entities missing from the file are disabled, never deleted: their articles and rollups
  * stay queryable.
  *
- * The whole file travels as ONE jsonb parameter per table (`jsonb_to_recordset`), so the
- * statement size never depends on the number of sources: a multi-row VALUES list hits
- * Postgres' 65,535 bind-parameter limit at ~8,200 sources. Rows whose configuration did not
- * change are not rewritten (no dead tuples, `updated_at` keeps meaning "config changed").
+ * One statement per table whose size never depends on the number of rows: sources travel as
+ * eight column arrays (`unnest`), entities (whose columns are themselves arrays, which unnest
+ * would flatten) as one jsonb parameter. A multi-row VALUES list hits Postgres' 65,535
+ * bind-parameter limit at ~8,200 sources. The diff is a hash left join against the table
+ * with IS DISTINCT FROM, so rows whose configuration did not change are not rewritten (no
+ * dead tuples, `updated_at` keeps meaning "config changed") and no row is hydrated in JS.
+ * 100k sources + 10k entities: ~2-3 s cold, ~1-1.5 s unchanged (docs/scaling.md).
  */
 export async function syncConfig(
   em: EntityManager,
   config: { sources: readonly SourceConfig[]; entities: readonly EntityConfig[] },
 ): Promise<SyncResult> {
-  const sourceRows = JSON.stringify(
-    config.sources.map((s) => ({
-      id: s.id,
-      kind: s.kind,
-      url: s.url ?? null,
-      query: s.query ?? null,
-      every_ms: 'every' in s.schedule ? s.schedule.every : null,
-      pattern: 'pattern' in s.schedule ? s.schedule.pattern : null,
-      tz: 'tz' in s.schedule ? s.schedule.tz : null,
-      enabled: s.enabled,
-    })),
-  );
+  const columns = sourceColumns(config.sources);
   const entityRows = JSON.stringify(
     config.entities.map((e) => ({
       slug: e.slug,
@@ -57,13 +79,13 @@ export async function syncConfig(
     const sources = await raw<{ id: string }>`
       insert into source (id, kind, url, query, every_ms, pattern, tz, enabled)
       select r.id, r.kind, r.url, r.query, r.every_ms, r.pattern, r.tz, r.enabled
-        from jsonb_to_recordset(${sourceRows}::jsonb)
-          as r(id text, kind text, url text, query text, every_ms integer, pattern text, tz text, enabled boolean)
-       where not exists (
-         select 1 from source s
-          where s.id = r.id
-            and (s.kind, s.url, s.query, s.every_ms, s.pattern, s.tz, s.enabled)
-                is not distinct from (r.kind, r.url, r.query, r.every_ms, r.pattern, r.tz, r.enabled))
+        from unnest(${columns.id}::text[], ${columns.kind}::text[], ${columns.url}::text[], ${columns.query}::text[],
+                    ${columns.every_ms}::integer[], ${columns.pattern}::text[], ${columns.tz}::text[], ${columns.enabled}::boolean[])
+          as r(id, kind, url, query, every_ms, pattern, tz, enabled)
+        left join source s on s.id = r.id
+       where s.id is null
+          or (s.kind, s.url, s.query, s.every_ms, s.pattern, s.tz, s.enabled)
+             is distinct from (r.kind, r.url, r.query, r.every_ms, r.pattern, r.tz, r.enabled)
       on conflict (id) do update set
         kind = excluded.kind, url = excluded.url, query = excluded.query, every_ms = excluded.every_ms,
         pattern = excluded.pattern, tz = excluded.tz, enabled = excluded.enabled, updated_at = now()
@@ -83,7 +105,7 @@ export async function syncConfig(
         case_sensitive = excluded.case_sensitive, require_any = excluded.require_any, exclude = excluded.exclude, enabled = true
       returning entity.slug`.execute(db);
     // An anti-join against the file's ids (hashed), never `id not in (…one parameter per id…)`.
-    const ids = config.sources.map((s) => s.id);
+    const ids = columns.id;
     const slugs = config.entities.map((e) => e.slug);
     const disabledSources = await raw<{ id: string }>`
       update source set enabled = false, updated_at = now()

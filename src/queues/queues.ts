@@ -4,13 +4,14 @@ import type { RedisClient } from './connection.ts';
 import { QUEUE_NAMES, type QueueName } from './catalogue.ts';
 import { DEFAULT_JOB_OPTIONS } from './job-options.ts';
 import { withDeadline } from '../shutdown.ts';
+import { queuePrefix } from './keys.ts';
 
 export type Queues = Record<QueueName, Queue>;
 
-/** One producer Queue per catalogue queue, sharing one connection. */
+/** One producer Queue per catalogue queue, sharing one connection; each under its own prefix (`queuePrefix`). */
 export function createQueues(connection: RedisClient, prefix: string, log: Logger): Queues {
   const entries = QUEUE_NAMES.map((name) => {
-    const queue = new Queue(name, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    const queue = new Queue(name, { connection, prefix: queuePrefix(prefix, name), defaultJobOptions: DEFAULT_JOB_OPTIONS });
     queue.on('error', (err) => log.warn({ err, queue: name }, 'queue connection error'));
     return [name, queue] as const;
   });

@@ -73,8 +73,9 @@ export function parseRedisTarget(url: string, clusterNodes?: string): RedisTarge
 
 /**
  * BullMQ's Lua scripts touch several keys of one queue at once; on a cluster they must hash
- * to one slot, so a clustered prefix carries a hash tag: `newspulse` -> `{newspulse}`. A prefix
- * that already has a tag is kept as the operator wrote it.
+ * to one slot, so a clustered prefix carries a hash tag: `newspulse` -> `{newspulse}`, which
+ * `queuePrefix` (keys.ts) then splits per queue (`{newspulse:ingest}`) so queues may live on
+ * different masters. A prefix that already has a tag is kept as the operator wrote it.
  */
 export function effectivePrefix(prefix: string, target: RedisTarget): string {
   if (target.kind === 'single' || /\{[^{}]+\}/.test(prefix)) return prefix;

@@ -4,6 +4,7 @@ import { checkPayload, isJobName, JOB_NAMES, QUEUE_NAMES, type QueueName } from 
 import { backoffStrategy } from './job-options.ts';
 import { runJob, type RunDeps } from './run-job.ts';
 import { withDeadline } from '../shutdown.ts';
+import { queuePrefix } from './keys.ts';
 import { recordFailedRun } from '../db/job-runs.ts';
 
 /**
@@ -43,7 +44,7 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
     connections.push(connection);
     const worker = new Worker(queue, (job, token, signal) => runJob(queue, job, token, signal, options), {
       connection,
-      prefix: options.prefix,
+      prefix: queuePrefix(options.prefix, queue),
       concurrency: options.concurrency[queue],
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
       // A job whose worker died is re-run, not failed (handlers are idempotent), but not forever.

@@ -1,11 +1,13 @@
 /**
  * newspulse on a real Redis Cluster: three masters on loopback ports (test/support/redis-cluster.ts),
- * REDIS_URL=redis+cluster://…, the plain QUEUE_PREFIX that the config turns into a {hash tag}.
+ * REDIS_URL=redis+cluster://…, the plain QUEUE_PREFIX that the config turns into a {hash tag},
+ * split per queue ({prefix:ingest}, {prefix:rollup}) so queues may live on different masters.
  * Two workers, their schedulers, the CLI and the board all run against it.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisKey } from '../../src/queues/keys.ts';
+import { queuePrefix, redisKey } from '../../src/queues/keys.ts';
+import { effectivePrefix, parseRedisTarget } from '../../src/queues/redis-target.ts';
 import { eventually, freePort, runCli } from '../support/processes.ts';
 import { startFeedServer, type FeedServer } from '../faults/support/feed-server.ts';
 import { growingFeed } from '../faults/support/feeds.ts';
@@ -46,7 +48,20 @@ describe('Redis Cluster', () => {
   }, 120_000);
   afterAll(() => stack?.teardown.releaseAll(), 60_000);
 
-  it('puts every key under one hash-tagged prefix; two workers elect one scheduler sync and ingest', async () => {
+  it('gives each queue its own slot: with the default prefix, fetches and rollups live on different masters', async () => {
+    // Deterministic: redis-cli --cluster create splits the slots evenly over the three masters,
+    // and {newspulse:ingest} / {newspulse:rollup} hash to slots 7829 and 1870.
+    const prefix = effectivePrefix('newspulse', parseRedisTarget(stack.redisCluster!.url));
+    expect(prefix).toBe('{newspulse}');
+    const ingest = await stack.redisCluster!.nodeFor(`${queuePrefix(prefix, 'ingest')}:ingest:wait`);
+    const rollup = await stack.redisCluster!.nodeFor(`${queuePrefix(prefix, 'rollup')}:rollup:wait`);
+    expect(queuePrefix(prefix, 'ingest')).toBe('{newspulse:ingest}');
+    expect(ingest.port).not.toBe(rollup.port);
+    // A prefix whose tag is only part of it is kept: every queue in one slot, as before.
+    expect(queuePrefix('np{newspulse}', 'ingest')).toBe('np{newspulse}');
+  });
+
+  it("keeps each queue's keys (and its scheduler fingerprints) on its own slot's master; two workers elect one scheduler sync and ingest", async () => {
     expect(stack.prefix).toMatch(/^\{npf_cluster_[0-9a-f]{8}\}$/);
     workers.push(await stack.startWorker('cluster-w1', EXTRA_ENV), await stack.startWorker('cluster-w2', EXTRA_ENV));
     const synced = workers.map((w) => w.count(/"msg":"job schedulers synced"/));
@@ -58,13 +73,28 @@ describe('Redis Cluster', () => {
     expect(schedulers).toEqual(SOURCES.map((id) => `fetch-${id}`));
     await eventually(async () => SOURCES.every((id) => server.stats(`/${id}.xml`).requests >= 3), 60_000, 'three scheduled fetches of every source');
 
-    // All of the project's keys hash to the prefix's slot, so they live on exactly one master.
-    const owner = await stack.redisCluster!.nodeFor(redisKey(stack.prefix, 'x'));
-    const perNode = await Promise.all(stack.redisCluster!.nodes.map((n) => keysOn(n.port, `${stack.prefix.replace(/[{}]/g, '\\$&')}:*`)));
-    const onOwner = perNode[stack.redisCluster!.nodes.indexOf(owner)]!;
-    expect(onOwner).toContain(redisKey(stack.prefix, 'schedules', 'hash'));
-    expect(onOwner.some((k) => k.startsWith(`${stack.prefix}:ingest:`))).toBe(true);
-    expect(perNode.flat().length).toBe(onOwner.length);
+    const nodes = stack.redisCluster!.nodes;
+    const escape = (p: string) => p.replace(/[{}*?[\]]/g, '\\$&');
+    const base = stack.prefix.slice(1, -1);
+    let total = 0;
+    for (const queue of ['ingest', 'rollup', 'maintenance']) {
+      const qp = queuePrefix(stack.prefix, queue);
+      expect(qp).toBe(`{${base}:${queue}}`);
+      const owner = await stack.redisCluster!.nodeFor(`${qp}:x`);
+      const perNode = await Promise.all(nodes.map((n) => keysOn(n.port, `${escape(qp)}:*`)));
+      const onOwner = perNode[nodes.indexOf(owner)]!;
+      // Every key of the queue is on the master of its tag's slot, and nowhere else.
+      expect(onOwner.length).toBeGreaterThan(0);
+      expect(perNode.flat().length).toBe(onOwner.length);
+      expect(onOwner).toContain(`${qp}:${queue}:np:schedulers`);
+      total += onOwner.length;
+    }
+    // The few keys outside any queue (the schedules hash and lock, the config version) sit under the plain tag.
+    const global = (await Promise.all(nodes.map((n) => keysOn(n.port, `${escape(stack.prefix)}:*`)))).flat();
+    expect(global).toContain(redisKey(stack.prefix, 'schedules', 'hash'));
+    // No BullMQ key is left under the plain tag: every queue's keys moved to its own.
+    expect(global.filter((k) => /^\{[^}]+\}:(ingest|rollup|maintenance):/.test(k))).toEqual([]);
+    expect(total).toBeGreaterThan(0);
   }, 180_000);
 
   it('the CLI enqueues, follows, reports status and reloads over the cluster URL', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncConfig } from '../../src/db/sync.ts';
+import { sourceColumns, syncConfig } from '../../src/db/sync.ts';
 import type { EntityConfig, SourceConfig } from '../../src/config.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -79,4 +79,28 @@ describe('syncConfig', () => {
     const second = await syncConfig(db.orm.em.fork(), { sources: changed, entities: renamed });
     expect(second).toMatchObject({ changedSources: 1, changedEntities: 1, disabledSources: ['s99999'], disabledEntities: [] });
   }, 120_000);
+
+  it('builds one array per column, schedules split into every_ms or pattern + tz', () => {
+    const c = sourceColumns([source('a'), source('b', { kind: 'gdelt', url: undefined, query: 'q', enabled: false, schedule: { pattern: '0 * * * *', tz: 'UTC' } })]);
+    expect(c).toEqual({
+      id: ['a', 'b'],
+      kind: ['feed', 'gdelt'],
+      url: ['https://example.org/a.xml', null],
+      query: [null, 'q'],
+      every_ms: [60_000, null],
+      pattern: [null, '0 * * * *'],
+      tz: [null, 'UTC'],
+      enabled: [true, false],
+    });
+  });
+
+  it('carries text that array literals must escape (quotes, braces, commas, backslashes, "NULL") unchanged', async () => {
+    const odd = ['a "quoted", {braced} \\ back', 'NULL', 'null', '', ' spaced ', 'ünï€ødé'];
+    const sources = odd.map((q, i) => source(`odd${i}`, { kind: 'gdelt', url: undefined, query: q }));
+    await syncConfig(db.orm.em.fork(), { sources, entities: [] });
+    const rows = await db.pool.query(`select id, query, url from source where id like 'odd%' order by id`);
+    expect(rows.rows).toEqual(odd.map((q, i) => ({ id: `odd${i}`, query: q, url: null })));
+    // Unchanged on the second pass: the IS DISTINCT FROM diff sees them equal.
+    expect((await syncConfig(db.orm.em.fork(), { sources, entities: [] })).changedSources).toBe(0);
+  });
 });

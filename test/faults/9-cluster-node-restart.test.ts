@@ -9,7 +9,7 @@
  * replaces the restart).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisKey } from '../../src/queues/keys.ts';
+import { queuePrefix } from '../../src/queues/keys.ts';
 import { eventually } from '../support/processes.ts';
 import { startFeedServer, type FeedServer } from './support/feed-server.ts';
 import { growingFeed } from './support/feeds.ts';
@@ -44,7 +44,8 @@ describe('fault 9: a Redis Cluster master restarts while workers run', () => {
       const base = requests();
       await eventually(async () => allAtLeast(base, 2), 30_000, 'scheduled fetches before the restart');
 
-      const node = await stack.redisCluster!.nodeFor(redisKey(stack.prefix, 'x'));
+      // The master of the ingest queue's slot (each queue has its own: queuePrefix).
+      const node = await stack.redisCluster!.nodeFor(`${queuePrefix(stack.prefix, 'ingest')}:x`);
       f.restarted_port = node.port;
       await node.stop('SIGTERM');
       const down = performance.now();

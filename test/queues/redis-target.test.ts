@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { redactUrl } from '../../src/logger.ts';
-import { redisKey } from '../../src/queues/keys.ts';
+import { queuePrefix, redisKey } from '../../src/queues/keys.ts';
 import { clusterUrl, effectivePrefix, parseRedisTarget, RedisTargetError } from '../../src/queues/redis-target.ts';
 
 describe('parseRedisTarget', () => {
@@ -75,6 +75,18 @@ describe('prefix and key names', () => {
     expect(redisKey('{newspulse}', 'lease', 'fetch', 'bbc')).toBe('{newspulse}:lease:fetch:bbc');
     expect(() => redisKey('np')).toThrow('at least one part');
     expect(() => redisKey('np', 'a', '')).toThrow('empty key part');
+  });
+
+  it('gives each queue its own hash tag when the prefix is one whole tag, and keeps every other prefix', () => {
+    expect(queuePrefix('{newspulse}', 'ingest')).toBe('{newspulse:ingest}');
+    expect(queuePrefix('{newspulse}', 'rollup')).toBe('{newspulse:rollup}');
+    // Single node: plain prefixes keep their key names.
+    expect(queuePrefix('newspulse', 'ingest')).toBe('newspulse');
+    // A tag that is only part of the prefix: the operator asked for one slot.
+    expect(queuePrefix('np{newspulse}', 'ingest')).toBe('np{newspulse}');
+    expect(queuePrefix('{a}{b}', 'ingest')).toBe('{a}{b}');
+    const cluster = parseRedisTarget('redis+cluster://h1:7000');
+    expect(queuePrefix(effectivePrefix('newspulse', cluster), 'maintenance')).toBe('{newspulse:maintenance}');
   });
 
   it('config: a cluster URL or REDIS_CLUSTER_NODES gives the cluster URL and a tagged prefix; bad ones are named', () => {
