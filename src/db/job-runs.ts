@@ -58,12 +58,13 @@ export async function openRunReading(em: EntityManager, start: RunStart, sourceI
     )
     .selectFrom('run')
     .leftJoin('source', (join) => join.on('source.id', '=', sourceId))
-    .select('run.id as run_id')
     .selectAll('source')
+    .select(['run.id as run_id', rawSql<boolean>`source.id is not null`.as('found')])
     .executeTakeFirstOrThrow();
-  const { run_id, ...source } = row;
+  const { run_id, found, ...source } = row;
   // The left join types every column nullable; a row whose key matched has them as stored.
-  return { runId: Number(run_id), source: source.id === null ? undefined : (source as Selectable<DB['source']>) };
+  // Its id is the key it matched on: the converted `id` column may be read as job_run's (a number).
+  return { runId: Number(run_id), source: found ? ({ ...source, id: sourceId } as Selectable<DB['source']>) : undefined };
 }
 
 /**
