@@ -70,7 +70,9 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
           accept: acceptHeader(source.kind),
         });
       } finally {
-        await slot.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
+        // Not awaited: the command leaves now (the next request to the host sees it freed),
+        // and the job does not wait a Redis round trip for a reply it does not need.
+        slot.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
       }
 
       if (response.notModified) {
