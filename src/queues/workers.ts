@@ -86,7 +86,7 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
     // failed job_run row beside the abandoned ones so `status` and the board show it.
     worker.on('failed', (job, err) => {
       if (!job || err.message !== STALLED_REASON) return;
-      const error = `${job.name} ${job.id ?? ''}: failed for good after its worker froze ${MAX_STALLS + 1} times while running it (a poison input? see this job's abandoned job_run rows)`;
+      const error = `${job.name} ${job.id ?? ''}: failed for good after its worker froze (or died just before) ${MAX_STALLS + 1} times while running it (a poison input? see this job's abandoned job_run rows)`;
       const start = runStartOf(queue, job);
       log.error({ job_id: job.id, job_name: job.name, source_id: start.sourceId }, error);
       recordFailedRun(options.orm.em.fork(), start, error).catch((recordErr: unknown) =>
