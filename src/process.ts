@@ -123,6 +123,8 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
     handlers,
     services,
     prefix: config.queuePrefix,
+    // A thread that counts event-loop freezes against the jobs causing them (see queues/stalls.ts).
+    freezeWatch: { redisUrl: config.redisUrl },
     connection: () => {
       const connection = createRedis(config.redisUrl, 'worker');
       connection.on('error', (err) => log.warn({ err: err.message }, 'worker redis connection error'));

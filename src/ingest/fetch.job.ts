@@ -1,14 +1,14 @@
 import { DelayedError, type Job } from 'bullmq';
 import { errorMessage, PermanentError } from '../errors.ts';
 import type { JobStats } from '../db/entities.ts';
-import { sql } from '../db/sql.ts';
+import { closeRunWith, openRunReading } from '../db/job-runs.ts';
 import type { Handler } from '../queues/context.ts';
 import type { Queues } from '../queues/queues.ts';
 import { acceptHeader, parseSource, requestUrl } from '../sources/index.ts';
 import { retryDelayMs } from './host-slots.ts';
 import { ingestItems } from './persist.ts';
 import { keyItems, prepareKeyed } from './prepare.ts';
-import { recordFailure, recordSuccess } from './source-state.ts';
+import { failureWrite, recordFailure, recordSuccess, successWrite } from './source-state.ts';
 
 /** How soon a manual fetch that found its source busy asks again (it waits, never skips). */
 const BUSY_SOURCE_RETRY_MS = 1_000;
@@ -23,7 +23,7 @@ const BUSY_SOURCE_RETRY_MS = 1_000;
  * board) wait for it. Both wait for a busy host by going back to the delayed set (not by
  * sleeping in a worker slot).
  */
-export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services, job, token, signal, log, completeRun }) => {
+export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services, job, token, signal, log, run, completeRun }) => {
   const { config, http, scorer, entities, queues, coordination } = services;
   // Jobs made by a scheduler carry its key; a manual run (CLI, board) does not.
   const scheduled = job.repeatJobKey !== undefined;
@@ -39,7 +39,10 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
   const lease = attempt.lease;
   let unknown = false;
   try {
-    const source = await sql(em).selectFrom('source').selectAll().where('id', '=', sourceId).executeTakeFirst();
+    // Round trip 1: open this attempt's job_run row and read the source, in one statement.
+    const opened = await openRunReading(em, run.start, sourceId);
+    run.opened(opened.runId);
+    const source = opened.source;
     if (!source) {
       unknown = true;
       throw new PermanentError(`fetch ${sourceId}: unknown source (not in the source table; is it in ${config.sourcesFile}?)`);
@@ -67,16 +70,23 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
           accept: acceptHeader(source.kind),
         });
       } finally {
-        await slot.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
+        // Not awaited: the command leaves now (the next request to the host sees it freed),
+        // and the job does not wait a Redis round trip for a reply it does not need.
+        slot.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
       }
 
       if (response.notModified) {
-        return await em.transactional(async (tx) => {
-          if (!(await recordSuccess(tx, sourceId, lease.token, response, response.fetchedAt))) return superseded(log);
-          const result = { fetched: 0, inserted: 0, not_modified: true };
-          await completeRun(tx, result);
-          return result;
-        });
+        // Round trip 2: the fenced source write and the closing of the row, in one statement.
+        const result = { fetched: 0, inserted: 0, not_modified: true };
+        const closed = await closeRunWith(
+          em,
+          run.id,
+          (db) => successWrite(db, sourceId, lease.token, response, response.fetchedAt).returning('id'),
+          { status: 'completed', stats: result },
+          { status: 'completed', stats: SUPERSEDED },
+        );
+        run.closed();
+        return closed.applied ? result : superseded(log);
       }
 
       // Parsing and scoring grow a body many times over in the heap: share a byte budget.
@@ -124,7 +134,15 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
       return stats;
     } catch (err) {
       if (err instanceof DelayedError) throw err;
-      const recorded = await recordFailure(em.fork(), sourceId, lease.token, errorMessage(err), new Date()).catch((recordErr: unknown) => {
+      // The failure on the source row and on this attempt's row, in one statement.
+      const failed = { status: 'failed', error: errorMessage(err) } as const;
+      const recorded = await (run.isOpen
+        ? closeRunWith(em.fork(), run.id, (db) => failureWrite(db, sourceId, lease.token, failed.error, new Date()).returning('id'), failed, failed).then((r) => {
+            run.closed();
+            return r.applied;
+          })
+        : recordFailure(em.fork(), sourceId, lease.token, failed.error, new Date())
+      ).catch((recordErr: unknown) => {
         log.warn({ err: recordErr }, 'could not record the failure on the source row');
         return true;
       });
@@ -137,9 +155,10 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
 };
 
 /** A fetch whose lease lapsed while it worked, and a newer fetch of the source committed first. */
+const SUPERSEDED = { skipped: 'superseded' } as const satisfies JobStats;
 function superseded(log: { info: (msg: string) => void }): JobStats {
   log.info('a newer fetch of this source committed first (this one lost its lease): nothing written');
-  return { skipped: 'superseded' };
+  return SUPERSEDED;
 }
 
 /**

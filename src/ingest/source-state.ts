@@ -1,6 +1,6 @@
-import { sql as raw } from 'kysely';
+import { sql as raw, type Kysely } from 'kysely';
 import type { EntityManager } from '../db/orm.ts';
-import { sql } from '../db/sql.ts';
+import { sql, type DB } from '../db/sql.ts';
 
 /** Consecutive failures after which scheduled fetches start being spaced out. */
 export const BACKOFF_AFTER_FAILURES = 3;
@@ -14,8 +14,19 @@ const BACKOFF_MAX_MINUTES = 6 * 60;
  * roll back everything else it wrote, or validators and articles of an older response could
  * overwrite a newer one's.
  */
-export async function recordSuccess(tx: EntityManager, sourceId: string, fence: number, validators: { etag: string | null; lastModified: string | null }, at: Date): Promise<boolean> {
-  const result = await sql(tx)
+export async function recordSuccess(tx: EntityManager, sourceId: string, fence: number, validators: Validators, at: Date): Promise<boolean> {
+  const result = await successWrite(sql(tx), sourceId, fence, validators, at).executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+export interface Validators {
+  etag: string | null;
+  lastModified: string | null;
+}
+
+/** recordSuccess's statement, unexecuted: the 304 path runs it inside closeRunWith. */
+export function successWrite(db: Kysely<DB>, sourceId: string, fence: number, validators: Validators, at: Date) {
+  return db
     .updateTable('source')
     .set({
       fence,
@@ -29,9 +40,7 @@ export async function recordSuccess(tx: EntityManager, sourceId: string, fence: 
       updated_at: at,
     })
     .where('id', '=', sourceId)
-    .where('fence', '<', fence)
-    .executeTakeFirst();
-  return result.numUpdatedRows === 1n;
+    .where('fence', '<', fence);
 }
 
 /**
@@ -42,7 +51,13 @@ export async function recordSuccess(tx: EntityManager, sourceId: string, fence: 
  * newer fetch already brought up to date.
  */
 export async function recordFailure(em: EntityManager, sourceId: string, fence: number, message: string, at: Date): Promise<boolean> {
-  const result = await sql(em)
+  const result = await failureWrite(sql(em), sourceId, fence, message, at).executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+/** recordFailure's statement, unexecuted: a failed fetch runs it inside closeRunWith. */
+export function failureWrite(db: Kysely<DB>, sourceId: string, fence: number, message: string, at: Date) {
+  return db
     .updateTable('source')
     .set((eb) => ({
       fence,
@@ -55,7 +70,5 @@ export async function recordFailure(em: EntityManager, sourceId: string, fence: 
         else null end`,
     }))
     .where('id', '=', sourceId)
-    .where('fence', '<', fence)
-    .executeTakeFirst();
-  return result.numUpdatedRows === 1n;
+    .where('fence', '<', fence);
 }

@@ -31,6 +31,8 @@ export const JOBS = {
     queue: 'ingest',
     summary: 'Fetch one source now: parse, score, match and store new articles',
     payload: z.strictObject({ sourceId: z.string().min(1) }),
+    // Opens its job_run row in the statement that reads its source (see RunRef).
+    opensRun: true,
   },
   refresh: {
     queue: 'rollup',

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { EntityManager } from '../db/orm.ts';
 import type { JobStats } from '../db/entities.ts';
 import type { JobName, JobPayload } from './catalogue.ts';
+import type { RunStart } from '../db/job-runs.ts';
 import type { Services } from '../services.ts';
 
 /** What every handler receives besides its payload. */
@@ -15,7 +16,7 @@ export interface JobContext {
   /** Aborted when the worker cancels the job or shuts down past its grace period. */
   signal: AbortSignal | undefined;
   /** This attempt's job_run row; a handler may close it inside its own transaction. */
-  runId: number;
+  run: RunRef;
   /**
    * Closes this attempt's job_run row as completed inside the handler's transaction, so the
    * results and the row commit together; the wrapper then does not touch the row again.
@@ -31,3 +32,19 @@ export type Handler<N extends JobName> = (payload: JobPayload<N>, ctx: JobContex
 
 /** One handler per job in the catalogue: a missing one is a type error. */
 export type HandlerMap = { [N in JobName]: Handler<N> };
+
+/**
+ * This attempt's job_run row. The wrapper opens it before the handler runs, except for jobs
+ * marked `opensRun` in the catalogue: those open it themselves in the statement that reads
+ * what they need (one round trip instead of two), and tell the wrapper with `opened`.
+ */
+export interface RunRef {
+  /** What the row records. */
+  readonly start: RunStart;
+  /** The row's id; throws when it is not open yet. */
+  readonly id: number;
+  readonly isOpen: boolean;
+  opened(id: number): void;
+  /** The handler closed the row itself (with its results): the wrapper leaves it alone. */
+  closed(): void;
+}

@@ -4,9 +4,9 @@ import { errorMessage, PermanentError, toBullError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Orm } from '../db/orm.ts';
 import type { JobStats } from '../db/entities.ts';
-import { closeRun, dropRun, openRun } from '../db/job-runs.ts';
+import { closeRun, dropRun, openRun, recordRun, type RunOutcome, type RunStart } from '../db/job-runs.ts';
 import { checkPayload, isJobName, JOBS, type QueueName } from './catalogue.ts';
-import type { HandlerMap, JobContext } from './context.ts';
+import type { HandlerMap, JobContext, RunRef } from './context.ts';
 import type { Services } from '../services.ts';
 
 export interface RunDeps {
@@ -17,7 +17,8 @@ export interface RunDeps {
 }
 
 /**
- * The one wrapper every job runs in: opens a job_run row (running), forks an
+ * The one wrapper every job runs in: opens a job_run row (running; a job marked `opensRun`
+ * opens it itself, see RunRef), forks an
  * EntityManager, hands the handler a child logger, and closes the row as completed (with
  * stats) or failed (with the error) whatever happens. Permanent errors become BullMQ's
  * UnrecoverableError so they are not retried. A job the handler put back to wait
@@ -36,10 +37,18 @@ export async function runJob(queue: QueueName, job: Job, token: string | undefin
   const log = deps.log.child({ queue, job_name: name, job_id: job.id ?? null, source_id: sourceId, attempt });
   const metrics = deps.services.metrics;
 
-  const runId = await openRun(deps.orm.em.fork(), { queue, jobName: name, jobId: job.id ?? null, sourceId, attempt });
+  const start = { queue, jobName: name, jobId: job.id ?? null, sourceId, attempt };
+  const run = runRef(start);
+  // Jobs that open their own row do it in the statement that reads what they need.
+  if (!('opensRun' in JOBS[name]) || !checked.ok) run.opened(await openRun(deps.orm.em.fork(), start));
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
-  let closedByHandler = false;
+  /** Closes the row with `outcome`, or inserts it closed when the handler finished before opening it. */
+  const finish = async (outcome: RunOutcome) => {
+    if (run.isClosed) return;
+    if (run.isOpen) await closeRun(deps.orm.em.fork(), run.id, outcome);
+    else await recordRun(deps.orm.em.fork(), start, outcome);
+  };
   try {
     if (!checked.ok) throw new PermanentError(`job ${name}: invalid payload: ${checked.problems.join('; ')}`);
     // The catalogue guarantees handlers[name] takes exactly the payload checkPayload(name) returned.
@@ -49,26 +58,26 @@ export async function runJob(queue: QueueName, job: Job, token: string | undefin
       log,
       job,
       signal,
-      runId,
+      run,
       token,
       services: deps.services,
       async completeRun(tx, result) {
-        closedByHandler = await closeRun(tx, runId, { status: 'completed', stats: result });
+        if (await closeRun(tx, run.id, { status: 'completed', stats: result })) run.closed();
       },
     });
-    if (!closedByHandler) await closeRun(deps.orm.em.fork(), runId, { status: 'completed', stats });
+    await finish({ status: 'completed', stats });
     metrics.recordJob(queue, name, 'completed', seconds(), stats);
     log.info({ stats, duration_ms: Math.round(seconds() * 1000) }, 'job completed');
     return stats;
   } catch (thrown) {
     if (thrown instanceof DelayedError) {
-      await dropRun(deps.orm.em.fork(), runId).catch((dropErr: unknown) => log.warn({ err: dropErr }, 'could not drop the row of a deferred job'));
+      if (run.isOpen && !run.isClosed) await dropRun(deps.orm.em.fork(), run.id).catch((dropErr: unknown) => log.warn({ err: dropErr }, 'could not drop the row of a deferred job'));
       metrics.recordJob(queue, name, 'deferred', seconds(), null);
       log.debug({ reason: thrown.message }, 'job deferred');
       throw thrown;
     }
     const err = thrown instanceof Error ? thrown : new Error(`non-Error thrown: ${errorMessage(thrown)}`);
-    await closeRun(deps.orm.em.fork(), runId, { status: 'failed', error: err.message }).catch((closeErr: unknown) =>
+    await finish({ status: 'failed', error: err.message }).catch((closeErr: unknown) =>
       log.warn({ err: closeErr }, 'could not record job failure (the reaper will mark the row abandoned)'),
     );
     metrics.recordJob(queue, name, 'failed', seconds(), null);
@@ -76,4 +85,29 @@ export async function runJob(queue: QueueName, job: Job, token: string | undefin
     log[permanent ? 'error' : 'warn']({ err, duration_ms: Math.round(seconds() * 1000), will_retry: !permanent && attempt < (job.opts.attempts ?? 1) }, 'job failed');
     throw toBullError(err);
   }
+}
+
+/** The attempt's row as the wrapper and its handler share it: open or not, closed or not. */
+function runRef(start: RunStart): RunRef & { readonly isClosed: boolean } {
+  let id: number | undefined;
+  let closed = false;
+  return {
+    start,
+    get id() {
+      if (id === undefined) throw new Error(`job ${start.jobName} ${start.jobId ?? ''}: its job_run row is not open yet`);
+      return id;
+    },
+    get isOpen() {
+      return id !== undefined;
+    },
+    get isClosed() {
+      return closed;
+    },
+    opened(runId) {
+      id = runId;
+    },
+    closed() {
+      closed = true;
+    },
+  };
 }

@@ -1,27 +1,34 @@
-import { MetricsTime, Worker } from 'bullmq';
+import { MetricsTime, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { closeRedis, type RedisClient } from './connection.ts';
 import { checkPayload, isJobName, JOB_NAMES, QUEUE_NAMES, type QueueName } from './catalogue.ts';
 import { backoffStrategy } from './job-options.ts';
 import { runJob, type RunDeps } from './run-job.ts';
 import { withDeadline } from '../shutdown.ts';
 import { queuePrefix } from './keys.ts';
-import { recordFailedRun } from '../db/job-runs.ts';
+import { recordFailedRun, type RunStart } from '../db/job-runs.ts';
+import { freezeMsFor, lossVerdict, MAX_FREEZES, settleLosses, startFreezeWatch } from './stalls.ts';
 
 /**
- * Times a job may lose its worker (killed, or frozen past its lock) and still run again; the
- * next loss fails it for good, with a message and a failed job_run row that say why.
- * Measured: with 2, fault scenario 1 (a kill -9 every round, recovered jobs killed again on the
- * next workers) failed 10 of 21 fetch jobs and lost their items, so kill -9 safety through a
- * crash loop needs the old allowance; a poison job therefore still costs up to 6 freezes.
+ * BullMQ's bound on lost workers. It only ever counts freezes (see stalls.ts: a restarted
+ * job's worker deaths are moved out of its counter and have their own allowance, MAX_DEATHS),
+ * so a poison job that freezes the event loop fails on its third run, within a few lock
+ * durations, instead of freezing six workers in turn.
  */
-export const MAX_STALLS = 5;
+export const MAX_STALLS = MAX_FREEZES;
 const STALLED_REASON = 'job stalled more than allowable limit';
+/** BullMQ's default lock; a frozen or dead worker's job runs again once it lapses. */
+const LOCK_DURATION_MS = 30_000;
 
 export interface WorkerOptions extends RunDeps {
   prefix: string;
   /** Each Worker gets its own connection: BullMQ blocks on it. */
   connection: () => RedisClient;
   concurrency: Record<QueueName, number>;
+  /** Where the freeze watchdog thread connects (the workers' Redis); without it, no watchdog. */
+  freezeWatch?: { redisUrl: string };
+  /** Shorter locks for tests: a lost job runs again sooner. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
 }
 
 export interface WorkerSet {
@@ -39,30 +46,51 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
   if (missing.length) throw new Error(`worker: no handler for job(s) ${missing.join(', ')}`);
 
   const connections: RedisClient[] = [];
+  const lockDuration = options.lockDurationMs ?? LOCK_DURATION_MS;
+  const freezeMs = freezeMsFor(lockDuration);
+  const watch = options.freezeWatch ? startFreezeWatch({ redisUrl: options.freezeWatch.redisUrl, freezeMs }) : undefined;
   const entries = QUEUE_NAMES.map((queue) => {
     const connection = options.connection();
     connections.push(connection);
-    const worker = new Worker(queue, (job, token, signal) => runJob(queue, job, token, signal, options), {
+    const log = options.log.child({ queue });
+    const worker: Worker = new Worker(
+      queue,
+      async (job, token, signal) => {
+        const verdict = lossVerdict(`${job.name} ${job.id ?? ''}`, await settleLosses(job, connection), freezeMs);
+        if (verdict) {
+          log.error({ job_id: job.id, job_name: job.name }, verdict);
+          await recordFailedRun(options.orm.em.fork(), runStartOf(queue, job), verdict).catch((err: unknown) => log.warn({ err }, 'could not record the poison job as failed'));
+          throw new UnrecoverableError(verdict);
+        }
+        watch?.started(job);
+        try {
+          return await runJob(queue, job, token, signal, options);
+        } finally {
+          watch?.ended(job);
+        }
+      },
+      {
       connection,
       prefix: queuePrefix(options.prefix, queue),
       concurrency: options.concurrency[queue],
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
-      // A job whose worker died is re-run, not failed (handlers are idempotent), but not forever.
+      lockDuration,
+      ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
+      // A job whose worker froze is re-run, not failed (it may have been a neighbour's fault), but not forever.
       maxStalledCount: MAX_STALLS,
       settings: { backoffStrategy },
-    });
-    const log = options.log.child({ queue });
+      },
+    );
     worker.on('error', (err) => log.error({ err }, 'worker error'));
     worker.on('stalled', (jobId) => log.warn({ job_id: jobId }, 'job stalled: its worker died or blocked; it will run again'));
     // BullMQ's own reason says nothing about why: name the job, say what happened, and leave a
     // failed job_run row beside the abandoned ones so `status` and the board show it.
     worker.on('failed', (job, err) => {
       if (!job || err.message !== STALLED_REASON) return;
-      const error = `${job.name} ${job.id ?? ''}: failed for good after its worker died or froze ${MAX_STALLS + 1} times while running it (a poison input? see this job's abandoned job_run rows)`;
-      const checked = isJobName(job.name) ? checkPayload(job.name, job.data) : null;
-      const sourceId = checked?.ok && 'sourceId' in checked.data ? checked.data.sourceId : null;
-      log.error({ job_id: job.id, job_name: job.name, source_id: sourceId }, error);
-      recordFailedRun(options.orm.em.fork(), { queue, jobName: job.name, jobId: job.id ?? null, sourceId, attempt: job.attemptsMade + 1 }, error).catch((recordErr: unknown) =>
+      const error = `${job.name} ${job.id ?? ''}: failed for good after its worker froze (or died just before) ${MAX_STALLS + 1} times while running it (a poison input? see this job's abandoned job_run rows)`;
+      const start = runStartOf(queue, job);
+      log.error({ job_id: job.id, job_name: job.name, source_id: start.sourceId }, error);
+      recordFailedRun(options.orm.em.fork(), start, error).catch((recordErr: unknown) =>
         log.warn({ err: recordErr }, 'could not record the stalled job as failed'),
       );
     });
@@ -86,7 +114,15 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
         ),
       );
       await Promise.all(connections.map((c) => closeRedis(c)));
+      await watch?.stop();
       return { forced };
     },
   };
+}
+
+/** A job's row fields as far as its (validated) payload names them. */
+function runStartOf(queue: QueueName, job: Job): RunStart {
+  const checked = isJobName(job.name) ? checkPayload(job.name, job.data) : null;
+  const sourceId = checked?.ok && 'sourceId' in checked.data ? checked.data.sourceId : null;
+  return { queue, jobName: job.name, jobId: job.id ?? null, sourceId, attempt: job.attemptsMade + 1 };
 }
