@@ -97,18 +97,25 @@ async function oldValuesSync(orm: Orm, n: number): Promise<number> {
   return ms;
 }
 
+/** Idle in a transaction for longer than this counts as held across I/O (goal: never, during fetches). */
+const HELD_IDLE_MS = 1_000;
+
 /**
  * A sample can catch a short transaction between two of its statements ("idle in transaction"
  * for a millisecond); a transaction held across an HTTP exchange stays idle for the exchange.
  * So besides the count, the longest idle-in-transaction spell and the oldest open transaction
  * are recorded: with a 15 s origin, a held transaction shows up as seconds there.
  */
-async function sampleConnections(pool: pg.Pool, stop: () => boolean): Promise<{ maxActive: number; maxIdleInTx: number; maxTotal: number; longestIdleInTxMs: number; oldestTxMs: number }> {
-  const peak = { maxActive: 0, maxIdleInTx: 0, maxTotal: 0, longestIdleInTxMs: 0, oldestTxMs: 0 };
+async function sampleConnections(
+  pool: pg.Pool,
+  stop: () => boolean,
+): Promise<{ maxActive: number; maxIdleInTx: number; maxHeldIdleInTx: number; maxTotal: number; longestIdleInTxMs: number; oldestTxMs: number }> {
+  const peak = { maxActive: 0, maxIdleInTx: 0, maxHeldIdleInTx: 0, maxTotal: 0, longestIdleInTxMs: 0, oldestTxMs: 0 };
   while (!stop()) {
-    const { rows } = await pool.query<{ active: number; idle_tx: number; total: number; idle_tx_ms: number; oldest_tx_ms: number }>(
+    const { rows } = await pool.query<{ active: number; idle_tx: number; held_idle_tx: number; total: number; idle_tx_ms: number; oldest_tx_ms: number }>(
       `select count(*) filter (where state = 'active')::int as active,
               count(*) filter (where state like 'idle in transaction%')::int as idle_tx,
+              count(*) filter (where state like 'idle in transaction%' and now() - state_change > interval '${HELD_IDLE_MS} milliseconds')::int as held_idle_tx,
               count(*)::int as total,
               coalesce(max(extract(epoch from now() - state_change) * 1000) filter (where state like 'idle in transaction%'), 0)::float8 as idle_tx_ms,
               coalesce(max(extract(epoch from now() - xact_start) * 1000), 0)::float8 as oldest_tx_ms
@@ -118,6 +125,7 @@ async function sampleConnections(pool: pg.Pool, stop: () => boolean): Promise<{ 
     const r = rows[0]!;
     peak.maxActive = Math.max(peak.maxActive, r.active);
     peak.maxIdleInTx = Math.max(peak.maxIdleInTx, r.idle_tx);
+    peak.maxHeldIdleInTx = Math.max(peak.maxHeldIdleInTx, r.held_idle_tx);
     peak.maxTotal = Math.max(peak.maxTotal, r.total);
     peak.longestIdleInTxMs = Math.max(peak.longestIdleInTxMs, r.idle_tx_ms);
     peak.oldestTxMs = Math.max(peak.oldestTxMs, r.oldest_tx_ms);
@@ -238,6 +246,7 @@ try {
   line('(d) fetches/s, fast origin', fmt(fast.perSecond, 1), `${fmt(fast.fetched)} fetches in ${WINDOW_S} s`);
   line('(d) most Postgres connections: total / active', `${fast.maxTotal} / ${fast.maxActive}`, `pool max 10 per worker x ${WORKERS}`);
   line('(d) most idle in transaction at one sample', String(fast.maxIdleInTx), `longest idle-in-tx spell ${fmt(fast.longestIdleInTxMs)} ms (goal: no spell near a fetch's length)`);
+  line(`(d) most idle in transaction over ${HELD_IDLE_MS} ms at one sample`, String(fast.maxHeldIdleInTx), 'goal 0: a connection held across a fetch stays idle for the whole exchange');
   line('(d) oldest open transaction seen', `${fmt(fast.oldestTxMs)} ms`, '-');
 
   feeds.setDelay(SLOW_MS);
@@ -246,6 +255,7 @@ try {
   line(`(e) fetches/s, origin answers after ${SLOW_MS / 1000} s`, fmt(slow.perSecond, 2), `bound: ${WORKERS}x${CONCURRENCY} slots / ${SLOW_MS / 1000} s = ${fmt(bound, 2)}/s`);
   line('(e) most Postgres connections: total / active', `${slow.maxTotal} / ${slow.maxActive}`, '-');
   line('(e) most idle in transaction at one sample', String(slow.maxIdleInTx), `longest idle-in-tx spell ${fmt(slow.longestIdleInTxMs)} ms; a held fetch would show ~${fmt(SLOW_MS)} ms`);
+  line(`(e) most idle in transaction over ${HELD_IDLE_MS} ms at one sample`, String(slow.maxHeldIdleInTx), 'goal 0: a connection held across a fetch stays idle for the whole exchange');
   line('(e) oldest open transaction seen', `${fmt(slow.oldestTxMs)} ms`, '-');
   console.log(`\nfeed server answered ${fmt(feeds.requests())} requests`);
 } finally {
