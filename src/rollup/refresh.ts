@@ -170,11 +170,21 @@ async function cutoffSeconds(db: Kysely<DB>, options: RefreshOptions): Promise<n
   return cutoff.getTime() / 1000;
 }
 
+async function pendingMarks(db: Kysely<DB>): Promise<number> {
+  const { rows } = await kysql<{ n: number }>`select count(*)::int as n from rollup_dirty`.execute(db);
+  return rows[0]?.n ?? 0;
+}
+
 /** Refreshes every dirty (entity, hour) and its day. */
 export async function refreshDirty(em: EntityManager, options: RefreshOptions = {}): Promise<RefreshStats> {
   const limit = options.limit ?? DEFAULT_REFRESH_LIMIT;
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`refresh: limit must be a positive integer, got ${limit}`);
   const stats: RefreshStats = { marks: 0, hours: 0, days: 0, written: 0, deletedHours: 0, deletedDays: 0, batches: 0, staleMarks: 0, mergedHours: 0 };
+  // A batch is confined to the days it locked, so a short batch no longer means "drained": a
+  // concurrent refresh may have taken part of those days. So a refresh works until a batch finds
+  // nothing (another refresh took it, and goes on itself) or it has consumed as many marks as
+  // there were when it began (marks arriving meanwhile wait for the refresh their ingest requested).
+  const budget = await pendingMarks(sql(em));
 
   for (;;) {
     if (options.signal?.aborted) break;
@@ -223,8 +233,7 @@ export async function refreshDirty(em: EntityManager, options: RefreshOptions = 
     stats.written += batch.hours.written + batch.merged.written + batch.days.written;
     stats.deletedHours += batch.hours.deleted;
     stats.deletedDays += batch.days.deleted;
-    // A short batch drained everything this refresh could see; newer marks wait for the next one.
-    if (batch.marks < limit) break;
+    if (stats.marks >= budget) break;
   }
   return stats;
 }
