@@ -35,15 +35,19 @@ describe('fetch job path statements (Postgres)', () => {
     expect((await row(missing.runId)).status).toBe('running');
   });
 
-  it('a 304 with a newer token writes the validators and closes the row completed, together', async () => {
-    const { runId } = await openRunReading(db.orm.em.fork(), start, 's');
-    const result = await closeRunWith(
+  /** Closes a 304 the way the fetch job does: the fenced source write and the row, in one statement. */
+  const close304 = (runId: number, token: number, etag: string) =>
+    closeRunWith(
       db.orm.em.fork(),
       runId,
-      (q) => successWrite(q, 's', 6, { etag: '"new"', lastModified: null }, at).returning('id'),
+      (q) => successWrite(q, 's', token, { etag, lastModified: null }, at).returning('id'),
       { status: 'completed', stats: { not_modified: true } },
       { status: 'completed', stats: { skipped: 'superseded' } },
     );
+
+  it('a 304 with a newer token writes the validators and closes the row completed, together', async () => {
+    const { runId } = await openRunReading(db.orm.em.fork(), start, 's');
+    const result = await close304(runId, 6, '"new"');
     expect(result).toEqual({ applied: true, closed: true });
     expect(await source()).toEqual({ fence: 6, etag: '"new"', consecutive_failures: 0 });
     expect(await row(runId)).toMatchObject({ status: 'completed', stats: { not_modified: true }, finished: true });
@@ -51,13 +55,7 @@ describe('fetch job path statements (Postgres)', () => {
 
   it('a stale token writes nothing to the source and the row says superseded', async () => {
     const { runId } = await openRunReading(db.orm.em.fork(), start, 's');
-    const result = await closeRunWith(
-      db.orm.em.fork(),
-      runId,
-      (q) => successWrite(q, 's', 5, { etag: '"stale"', lastModified: null }, at).returning('id'),
-      { status: 'completed', stats: { not_modified: true } },
-      { status: 'completed', stats: { skipped: 'superseded' } },
-    );
+    const result = await close304(runId, 5, '"stale"');
     expect(result).toEqual({ applied: false, closed: true });
     expect(await source()).toEqual({ fence: 5, etag: '"old"', consecutive_failures: 0 });
     expect(await row(runId)).toMatchObject({ status: 'completed', stats: { skipped: 'superseded' } });

@@ -16,6 +16,7 @@ import { compileMatcher, type EntityMatcher } from '../../src/ingest/match.ts';
 import { createNewsScorer, createNewsScorerV1 } from '../../src/ingest/sentiment.ts';
 import { VADER_LEXICON } from '../../src/ingest/vader.ts';
 import { vader33Compound } from '../../src/ingest/vader33.ts';
+import { seededRandom } from '../../src/ingest/sentiment-eval.ts';
 
 export const GENERATED_TEXTS = 20_000;
 export const GOLDEN_FILE = new URL('../fixtures/ingest/sentiment-golden.tsv.gz', import.meta.url);
@@ -129,18 +130,6 @@ const LEADING = ['(', '"', "'", '[', '“', '‘', '«', '#', '@'];
 const TRAILING = [',', ';', ':', '.', '!', '?', '!!', '??', '...', "'", '"', ')', '”', '’', '»', '?!', '.,', '%'];
 const SEPARATORS = [' ', ' ', ' ', ' ', ' ', ' ', '  ', '\u00a0', '\t', '\n', '\u200b', '\u2009', '\u3000', ' \u00ad'];
 
-/** mulberry32: small, seeded, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function fixtureTexts(): string[] {
   const out: string[] = [];
   for (const name of EVAL_FIXTURES) {
@@ -160,7 +149,7 @@ function fixtureTexts(): string[] {
 const titleCase = (w: string): string => w.replace(/(^|[\s-])(\p{L})/gu, (_, a: string, b: string) => a + b.toUpperCase());
 
 function generated(fixtures: readonly string[], fixtureWords: readonly string[]): string[] {
-  const rnd = prng(SEED);
+  const rnd = seededRandom(SEED);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
   const lexicon = [...VADER_LEXICON.keys()];
   const out: string[] = [];

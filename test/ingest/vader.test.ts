@@ -6,6 +6,7 @@ import { SentimentIntensityAnalyzer } from 'vader-sentiment';
 import { VADER33_LEXICON, tokenize33, vader33Compound } from '../../src/ingest/vader33.ts';
 import { createNewsScorerV1, newsScoringText } from '../../src/ingest/sentiment.ts';
 import { VADER_LEXICON, createVaderCompound, parseVaderLexicon, vaderCompound } from '../../src/ingest/vader.ts';
+import { seededRandom } from '../../src/ingest/sentiment-eval.ts';
 
 /**
  * Proof that src/ingest/vader.ts is the library, only faster: on every input below the port's
@@ -63,18 +64,6 @@ function bundledLexicon(): Record<string, number> {
   return lexicon;
 }
 
-/** Deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const BOOSTER_WORDS = [
   'absolutely', 'amazingly', 'awfully', 'completely', 'extremely', 'fucking', 'greatly', 'hella', 'highly', 'incredibly',
   'more', 'most', 'quite', 'really', 'so', 'totally', 'uber', 'utterly', 'very', 'almost', 'barely', 'hardly',
@@ -114,7 +103,7 @@ const SEPARATORS = [
 
 /** Texts mixing lexicon words with every construct VADER has a rule for. */
 function generatedTexts(count: number, seed: number): string[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const lexicon = [...VADER_LEXICON.keys()];
   const lexiconSample = (): string => pick(lexicon);
