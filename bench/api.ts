@@ -10,6 +10,7 @@
  * BENCH_API_DB=name uses (and keeps) that database: seeded once, reused while its seed matches
  * BENCH_API_ARTICLES (seeding 5M takes minutes; pending migrations are still applied).
  */
+import fastJson from 'fast-json-stringify';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { ensureDatabase, migrate } from '../src/db/migrate.ts';
@@ -19,6 +20,8 @@ import { sql } from '../src/db/sql.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildApi } from '../src/api/server.ts';
 import { openReadOrm, readSeries } from '../src/api/read.ts';
+import { serializerSchema } from '../src/api/route.ts';
+import { series as seriesSchema } from '../src/api/schemas.ts';
 import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
 import { benchNamespace, dropDatabase, PG_URL } from './support.ts';
 
@@ -235,10 +238,13 @@ try {
     await explain(pair.sql, pair.values);
   }
 
-  // Where the series endpoint's time goes beyond the query: its read in-process (rows as the
-  // handler gets them), JSON.stringify of those rows, and the rest (HTTP, routing, transfer of
-  // the ~775 KB body), each interleaved with the bare query.
-  const parts: Record<'bare' | 'read' | 'stringify', number[]> = { bare: [], read: [], stringify: [] };
+  // Where the series endpoint's time goes beyond the query: its read in-process (buckets as the
+  // handler gets them), the route's compiled serializer (fast-json-stringify from the response
+  // schema, as fastify builds it), JSON.stringify for comparison, and the rest (HTTP, routing,
+  // transfer of the body), each interleaved with the bare query.
+  const serialize = fastJson(serializerSchema(seriesSchema));
+  const parts: Record<'bare' | 'read' | 'serialize' | 'stringify', number[]> = { bare: [], read: [], serialize: [], stringify: [] };
+  let bytes = 0;
   for (let i = 0; i < ROUNDS; i++) {
     let t = performance.now();
     await client.query(seriesSql, [entityId, from, now]);
@@ -246,11 +252,17 @@ try {
     t = performance.now();
     const rows = await readSeries(orm.em.fork(), entityId, 'hour', from, now);
     parts.read.push(performance.now() - t);
+    const body = { entity: { slug: 'e-50', name: 'Entity 50' }, granularity: 'hour' as const, from: from.toISOString(), to: now.toISOString(), gaps: 'omit' as const, buckets: rows };
     t = performance.now();
-    JSON.stringify({ buckets: rows });
+    bytes = serialize(body).length;
+    parts.serialize.push(performance.now() - t);
+    t = performance.now();
+    JSON.stringify(body);
     parts.stringify.push(performance.now() - t);
   }
-  console.log(`series parts, p50: bare SQL ${f(quantile(parts.bare, 0.5))}, readSeries ${f(quantile(parts.read, 0.5))}, JSON.stringify ${f(quantile(parts.stringify, 0.5))}`);
+  console.log(
+    `series parts, p50: bare SQL ${f(quantile(parts.bare, 0.5))}, readSeries ${f(quantile(parts.read, 0.5))}, compiled serializer ${f(quantile(parts.serialize, 0.5))} (JSON.stringify ${f(quantile(parts.stringify, 0.5))}); body ${(bytes / 1024).toFixed(0)} KB, ${(bytes / series.buckets.length).toFixed(0)} bytes per bucket`,
+  );
   await app.close();
 } finally {
   await orm.close(true);

@@ -92,6 +92,7 @@ const sentiment = route({
   params: s.slugParams,
   query: s.seriesQuery,
   response: s.series,
+  compiledJson: true,
   async handler({ em, entities, params, query, now }) {
     const found = await entityOr404({ em, entities }, params.slug);
     const { from, to } = range(() => seriesRange(query, now));
@@ -141,6 +142,7 @@ const compare = route({
   summary: "Several entities' series side by side (same range and granularity)",
   query: s.compareQuery,
   response: s.comparison,
+  compiledJson: true,
   async handler({ em, query, now }) {
     const found = await findEntities(em, query.entities);
     const missing = query.entities.filter((slug) => !found.some((e) => e.slug === slug));
