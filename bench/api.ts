@@ -10,7 +10,6 @@
  * BENCH_API_DB=name uses (and keeps) that database: seeded once, reused while its seed matches
  * BENCH_API_ARTICLES (seeding 5M takes minutes; pending migrations are still applied).
  */
-import fastJson from 'fast-json-stringify';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { ensureDatabase, migrate } from '../src/db/migrate.ts';
@@ -20,8 +19,6 @@ import { sql } from '../src/db/sql.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildApi } from '../src/api/server.ts';
 import { openReadOrm, readSeries } from '../src/api/read.ts';
-import { serializerSchema } from '../src/api/route.ts';
-import { series as seriesSchema } from '../src/api/schemas.ts';
 import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
 import { benchNamespace, dropDatabase, PG_URL } from './support.ts';
 
@@ -180,10 +177,10 @@ try {
     for (const { 'QUERY PLAN': line } of rows) if (/Scan|Limit|Execution Time|Sort Method/.test(line) && !/never executed/.test(line)) console.log(`    plan: ${line.trim()}`);
   };
 
-  const series = (await get(`/api/v1/entities/e-50/sentiment?granularity=hour&from=${from.toISOString()}&to=${now.toISOString()}`)) as { buckets: unknown[] };
+  const series = (await get(`/api/v1/entities/e-50/sentiment?granularity=hour&from=${from.toISOString()}&to=${now.toISOString()}`)) as { buckets: { bucket_start: string[] } };
   const bucket = new Date(now.getTime() - 30 * DAY_MS + 7 * HOUR_MS);
   const page = (await get(`/api/v1/entities/e-50/articles?bucket=${bucket.toISOString()}&granularity=hour&limit=50`)) as { articles: unknown[] };
-  console.log(`series: ${series.buckets.length} hourly buckets; bucket articles: ${page.articles.length} rows in one hour`);
+  console.log(`series: ${series.buckets.bucket_start.length} hourly buckets; bucket articles: ${page.articles.length} rows in one hour`);
 
   const seriesSql = `select bucket_start, article_count, sentiment_sum, sentiment_sumsq, sentiment_min, sentiment_max, sentiment_mean, sentiment_stddev,
                 positive_count, neutral_count, negative_count, trend_mentions, updated_at
@@ -204,7 +201,7 @@ try {
 
   const pairs: (Pair & { sql: string; values: unknown[] })[] = [
     {
-      name: `series, 90 days hourly (${series.buckets.length} buckets)`,
+      name: `series, 90 days hourly (${series.buckets.bucket_start.length} buckets)`,
       endpoint: () => receive(`/api/v1/entities/e-50/sentiment?granularity=hour&from=${from.toISOString()}&to=${now.toISOString()}`),
       sql: seriesSql,
       values: [entityId, from, now],
@@ -238,30 +235,25 @@ try {
     await explain(pair.sql, pair.values);
   }
 
-  // Where the series endpoint's time goes beyond the query: its read in-process (buckets as the
-  // handler gets them), the route's compiled serializer (fast-json-stringify from the response
-  // schema, as fastify builds it), JSON.stringify for comparison, and the rest (HTTP, routing,
-  // transfer of the body), each interleaved with the bare query.
-  const serialize = fastJson(serializerSchema(seriesSchema));
-  const parts: Record<'bare' | 'read' | 'serialize' | 'stringify', number[]> = { bare: [], read: [], serialize: [], stringify: [] };
+  // Where the series endpoint's time goes beyond the query: its read in-process (the columns as
+  // the handler gets them), JSON.stringify of the body, and the rest (HTTP, routing, transfer of
+  // the body), each interleaved with the bare query.
+  const parts: Record<'bare' | 'read' | 'stringify', number[]> = { bare: [], read: [], stringify: [] };
   let bytes = 0;
   for (let i = 0; i < ROUNDS; i++) {
     let t = performance.now();
     await client.query(seriesSql, [entityId, from, now]);
     parts.bare.push(performance.now() - t);
     t = performance.now();
-    const rows = await readSeries(orm.em.fork(), entityId, 'hour', from, now);
+    const buckets = await readSeries(orm.em.fork(), entityId, 'hour', from, now);
     parts.read.push(performance.now() - t);
-    const body = { entity: { slug: 'e-50', name: 'Entity 50' }, granularity: 'hour' as const, from: from.toISOString(), to: now.toISOString(), gaps: 'omit' as const, buckets: rows };
     t = performance.now();
-    bytes = serialize(body).length;
-    parts.serialize.push(performance.now() - t);
-    t = performance.now();
-    JSON.stringify(body);
+    bytes = JSON.stringify({ entity: { slug: 'e-50', name: 'Entity 50' }, granularity: 'hour', from: from.toISOString(), to: now.toISOString(), gaps: 'omit', buckets }).length;
     parts.stringify.push(performance.now() - t);
   }
+  const n = series.buckets.bucket_start.length;
   console.log(
-    `series parts, p50: bare SQL ${f(quantile(parts.bare, 0.5))}, readSeries ${f(quantile(parts.read, 0.5))}, compiled serializer ${f(quantile(parts.serialize, 0.5))} (JSON.stringify ${f(quantile(parts.stringify, 0.5))}); body ${(bytes / 1024).toFixed(0)} KB, ${(bytes / series.buckets.length).toFixed(0)} bytes per bucket`,
+    `series parts, p50: bare SQL ${f(quantile(parts.bare, 0.5))}, readSeries ${f(quantile(parts.read, 0.5))}, JSON.stringify ${f(quantile(parts.stringify, 0.5))}; body ${(bytes / 1024).toFixed(0)} KB (${(bytes / n).toFixed(0)} bytes per bucket)`,
   );
   await app.close();
 } finally {

@@ -4,7 +4,7 @@
  */
 import type { Granularity } from '../db/entities.ts';
 import { DAY_MS, HOUR_MS, dayOf, daysInRange, hourOf, hoursInRange } from '../rollup/buckets.ts';
-import type { Bucket } from './schemas.ts';
+import type { BucketColumns } from './schemas.ts';
 
 export class RangeError400 extends Error {
   override name = 'RangeError400';
@@ -40,26 +40,63 @@ export function articleRange(query: { bucket?: Date; from?: Date; to?: Date; gra
   return { from, to };
 }
 
-export function emptyBucket(start: Date): Bucket {
+/**
+ * Every bucket overlapping [from, to): the stored ones where present, the others empty
+ * (article_count 0, null statistics and updated_at). `stored` is sorted by bucket_start, as
+ * readSeries returns it.
+ */
+export function fillGaps(stored: BucketColumns, from: Date, to: Date, g: Granularity): BucketColumns {
+  const starts = g === 'hour' ? hoursInRange(from, to) : daysInRange(from, to);
+  const at = new Map(stored.bucket_start.map((start, i) => [Date.parse(start), i]));
+  const out: BucketColumns = {
+    bucket_start: [],
+    article_count: [],
+    sentiment_sum: [],
+    sentiment_sumsq: [],
+    sentiment_min: [],
+    sentiment_max: [],
+    sentiment_mean: [],
+    sentiment_stddev: [],
+    positive_count: [],
+    neutral_count: [],
+    negative_count: [],
+    trend_mentions: [],
+    updated_at: [],
+  };
+  const columns = Object.keys(out) as (keyof BucketColumns)[];
+  for (const start of starts) {
+    const i = at.get(start.getTime());
+    if (i === undefined) {
+      out.bucket_start.push(start.toISOString());
+      for (const column of ['article_count', 'sentiment_sum', 'sentiment_sumsq', 'positive_count', 'neutral_count', 'negative_count', 'trend_mentions'] as const) out[column].push(0);
+      for (const column of ['sentiment_min', 'sentiment_max', 'sentiment_mean', 'sentiment_stddev', 'updated_at'] as const) out[column].push(null);
+    } else {
+      for (const column of columns) (out[column] as unknown[]).push(stored[column][i]);
+    }
+  }
+  return out;
+}
+
+/** Bucket i of a series as one object (CSV rows, tests). */
+export function bucketAt(columns: BucketColumns, i: number): { [K in keyof BucketColumns]: BucketColumns[K][number] } {
   return {
-    bucket_start: start.toISOString(),
-    article_count: 0,
-    sentiment_sum: 0,
-    sentiment_sumsq: 0,
-    sentiment_min: null,
-    sentiment_max: null,
-    sentiment_mean: null,
-    sentiment_stddev: null,
-    positive_count: 0,
-    neutral_count: 0,
-    negative_count: 0,
-    trend_mentions: 0,
-    updated_at: null,
+    bucket_start: columns.bucket_start[i]!,
+    article_count: columns.article_count[i]!,
+    sentiment_sum: columns.sentiment_sum[i]!,
+    sentiment_sumsq: columns.sentiment_sumsq[i]!,
+    sentiment_min: columns.sentiment_min[i] ?? null,
+    sentiment_max: columns.sentiment_max[i] ?? null,
+    sentiment_mean: columns.sentiment_mean[i] ?? null,
+    sentiment_stddev: columns.sentiment_stddev[i] ?? null,
+    positive_count: columns.positive_count[i]!,
+    neutral_count: columns.neutral_count[i]!,
+    negative_count: columns.negative_count[i]!,
+    trend_mentions: columns.trend_mentions[i]!,
+    updated_at: columns.updated_at[i] ?? null,
   };
 }
 
-/** Every bucket overlapping [from, to), the stored ones where present; `rows` sorted by bucket_start. */
-export function fillGaps(rows: readonly Bucket[], from: Date, to: Date, g: Granularity): Bucket[] {
-  const byStart = new Map(rows.map((r) => [Date.parse(r.bucket_start), r]));
-  return (g === 'hour' ? hoursInRange(from, to) : daysInRange(from, to)).map((start) => byStart.get(start.getTime()) ?? emptyBucket(start));
+/** A series' buckets as rows, oldest first. */
+export function bucketRows(columns: BucketColumns) {
+  return columns.bucket_start.map((_, i) => bucketAt(columns, i));
 }

@@ -2,11 +2,10 @@
 import type { EntityManager } from '../db/orm.ts';
 import { objectsToCsv } from './csv.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { articleRange, fillGaps, RangeError400, seriesRange } from './range.ts';
+import { articleRange, bucketRows, fillGaps, RangeError400, seriesRange } from './range.ts';
 import { findEntities, listEntities, type EntityLookup, readArticles, readJobRuns, readSeries, readSources, readTrends, type EntityRef } from './read.ts';
 import { BadRequest, NotFound, route, type Route } from './route.ts';
 import * as s from './schemas.ts';
-import type { Bucket } from './schemas.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -24,22 +23,6 @@ function range<T>(compute: () => T): T {
     throw err;
   }
 }
-
-const BUCKET_COLUMNS = [
-  'bucket_start',
-  'article_count',
-  'sentiment_mean',
-  'sentiment_stddev',
-  'sentiment_min',
-  'sentiment_max',
-  'sentiment_sum',
-  'sentiment_sumsq',
-  'positive_count',
-  'neutral_count',
-  'negative_count',
-  'trend_mentions',
-  'updated_at',
-] as const satisfies readonly (keyof Bucket)[];
 
 const entities = route({
   path: `${API_PREFIX}/entities`,
@@ -87,12 +70,11 @@ const entity = route({
 const sentiment = route({
   path: `${API_PREFIX}/entities/:slug/sentiment`,
   tag: 'sentiment',
-  summary: 'Sentiment series of one entity: every rollup column per bucket, oldest first',
-  description: 'Buckets overlapping [from, to). `gaps=omit` (default) returns only buckets with articles; `gaps=empty` returns every bucket, empty ones with article_count 0 and null statistics.',
+  summary: 'Sentiment series of one entity: every rollup column, one array per column (columnar), oldest bucket first',
+  description: 'Buckets overlapping [from, to), columnar: `buckets.bucket_start[i]`, `buckets.sentiment_mean[i]`, ... describe bucket i. `gaps=omit` (default) returns only buckets with articles; `gaps=empty` returns every bucket, empty ones with article_count 0 and null statistics. CSV is one row per bucket.',
   params: s.slugParams,
   query: s.seriesQuery,
   response: s.series,
-  compiledJson: true,
   async handler({ em, entities, params, query, now }) {
     const found = await entityOr404({ em, entities }, params.slug);
     const { from, to } = range(() => seriesRange(query, now));
@@ -106,7 +88,7 @@ const sentiment = route({
       buckets: query.gaps === 'empty' ? fillGaps(rows, from, to, query.granularity) : rows,
     };
   },
-  csv: (body) => objectsToCsv(BUCKET_COLUMNS, body.buckets),
+  csv: (body) => objectsToCsv(s.BUCKET_COLUMNS, bucketRows(body.buckets)),
 });
 
 const articles = route({
@@ -142,7 +124,6 @@ const compare = route({
   summary: "Several entities' series side by side (same range and granularity)",
   query: s.compareQuery,
   response: s.comparison,
-  compiledJson: true,
   async handler({ em, query, now }) {
     const found = await findEntities(em, query.entities);
     const missing = query.entities.filter((slug) => !found.some((e) => e.slug === slug));
@@ -158,7 +139,7 @@ const compare = route({
     return { granularity: query.granularity, from: from.toISOString(), to: to.toISOString(), gaps: query.gaps, series };
   },
   // Long format: one row per (entity, bucket), which every spreadsheet pivots.
-  csv: (body) => objectsToCsv(['entity', ...BUCKET_COLUMNS], body.series.flatMap((x) => x.buckets.map((b) => ({ entity: x.entity.slug, ...b })))),
+  csv: (body) => objectsToCsv(['entity', ...s.BUCKET_COLUMNS], body.series.flatMap((x) => bucketRows(x.buckets).map((b) => ({ entity: x.entity.slug, ...b })))),
 });
 
 const trends = route({

@@ -88,23 +88,46 @@ export const entitySummary = z.object({
 });
 export const entityList = z.object({ entities: z.array(entitySummary) });
 
-/** One rollup row: every column of sentiment_rollup. */
-export const bucket = z.object({
-  bucket_start: isoString,
-  article_count: z.number(),
-  sentiment_sum: z.number(),
-  sentiment_sumsq: z.number(),
-  sentiment_min: z.number().nullable(),
-  sentiment_max: z.number().nullable(),
-  sentiment_mean: z.number().nullable(),
-  sentiment_stddev: z.number().nullable(),
-  positive_count: z.number(),
-  neutral_count: z.number(),
-  negative_count: z.number(),
-  trend_mentions: z.number(),
-  updated_at: isoString.nullable(),
-});
-export type Bucket = z.infer<typeof bucket>;
+/**
+ * A series' buckets, columnar: one array per column of sentiment_rollup, all of the same length,
+ * index i of each describing bucket i (oldest first). The shape charting libraries take
+ * directly (uPlot: x values and one array per series), and a third of the bytes of one object
+ * per bucket, whose keys were most of the body.
+ */
+export const bucketColumns = z
+  .object({
+    bucket_start: z.array(isoString).meta({ description: 'Start of each bucket (UTC)' }),
+    article_count: z.array(z.number()),
+    sentiment_sum: z.array(z.number()).meta({ description: 'Sum of scores; exact at 4 decimals (scores are stored rounded to 4)' }),
+    sentiment_sumsq: z.array(z.number()).meta({ description: 'Sum of squared scores; exact at 8 decimals' }),
+    sentiment_min: z.array(z.number().nullable()),
+    sentiment_max: z.array(z.number().nullable()),
+    sentiment_mean: z.array(z.number().nullable()).meta({ description: 'Rounded to 6 decimals (exact: sentiment_sum / article_count)' }),
+    sentiment_stddev: z.array(z.number().nullable()).meta({ description: 'Sample standard deviation, rounded to 6 decimals; null below 2 articles' }),
+    positive_count: z.array(z.number()),
+    neutral_count: z.array(z.number()),
+    negative_count: z.array(z.number()),
+    trend_mentions: z.array(z.number()),
+    updated_at: z.array(isoString.nullable()).meta({ description: 'When the rollup last wrote the bucket; null for an empty bucket (gaps=empty)' }),
+  })
+  .meta({ description: 'Columnar: one array per rollup column, index i of every array is bucket i, oldest first' });
+export type BucketColumns = z.infer<typeof bucketColumns>;
+/** The columns of a series, in the order of CSV output. */
+export const BUCKET_COLUMNS = [
+  'bucket_start',
+  'article_count',
+  'sentiment_mean',
+  'sentiment_stddev',
+  'sentiment_min',
+  'sentiment_max',
+  'sentiment_sum',
+  'sentiment_sumsq',
+  'positive_count',
+  'neutral_count',
+  'negative_count',
+  'trend_mentions',
+  'updated_at',
+] as const satisfies readonly (keyof BucketColumns)[];
 
 export const series = z.object({
   entity: z.object({ slug: z.string(), name: z.string() }),
@@ -112,7 +135,7 @@ export const series = z.object({
   from: isoString,
   to: isoString,
   gaps: z.enum(['omit', 'empty']),
-  buckets: z.array(bucket),
+  buckets: bucketColumns,
 });
 export const comparison = z.object({ granularity: z.enum(GRANULARITIES), from: isoString, to: isoString, gaps: z.enum(['omit', 'empty']), series: z.array(series.omit({ granularity: true, from: true, to: true, gaps: true })) });
 

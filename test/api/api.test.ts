@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import * as s from '../../src/api/schemas.ts';
+import { bucketAt } from '../../src/api/range.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { buildApi } from '../../src/api/server.ts';
@@ -28,7 +29,7 @@ const problemOf = async (res: Response) => (await res.json()) as Problem;
 type Parameter = { name: string; in: string; schema: Record<string, unknown> };
 type OpenApiDoc = {
   openapi: string;
-  paths: Record<string, { get: { parameters: Parameter[]; responses: Record<string, { content: Record<string, { schema: { properties: { buckets: { items: { required: string[] } } } } }> }> } }>;
+  paths: Record<string, { get: { parameters: Parameter[]; responses: Record<string, { content: Record<string, { schema: { properties: { buckets: { required: string[]; properties: Record<string, { type: string; items: unknown }> } } } }> }> } }>;
 };
 const RANGE = 'from=2026-11-20T00:00:00Z&to=2026-11-22T00:00:00Z';
 
@@ -88,30 +89,50 @@ describe('read API', () => {
     expect(await missing.json()).toEqual({ error: 'not_found', message: 'no entity "nope"' });
   });
 
-  it('serves the hourly series with every rollup column, gaps omitted by default', async () => {
+  it('serves the hourly series with every rollup column as a column array, gaps omitted by default', async () => {
     const body = await getJson(s.series, `/api/v1/entities/tesla/sentiment?granularity=hour&${RANGE}`);
-    expect(body.buckets.map((b) => b.bucket_start)).toEqual(['2026-11-20T10:00:00.000Z', '2026-11-20T12:00:00.000Z', '2026-11-21T09:00:00.000Z']);
-    const ten = body.buckets[0]!;
-    expect(ten.article_count).toBe(2);
-    expect(ten.sentiment_mean).toBeCloseTo(0.1, 12);
-    expect(ten.sentiment_stddev).toBeCloseTo(Math.sqrt(0.32), 12);
-    expect(ten).toMatchObject({ sentiment_min: -0.3, sentiment_max: 0.5, positive_count: 1, negative_count: 1, neutral_count: 0, trend_mentions: 0 });
-    expect(Object.keys(ten).sort()).toEqual(
+    const { buckets } = body;
+    expect(buckets.bucket_start).toEqual(['2026-11-20T10:00:00.000Z', '2026-11-20T12:00:00.000Z', '2026-11-21T09:00:00.000Z']);
+    expect(Object.keys(buckets).sort()).toEqual(
       ['article_count', 'bucket_start', 'negative_count', 'neutral_count', 'positive_count', 'sentiment_max', 'sentiment_mean', 'sentiment_min', 'sentiment_stddev', 'sentiment_sum', 'sentiment_sumsq', 'trend_mentions', 'updated_at'],
     );
+    for (const column of Object.values(buckets)) expect(column).toHaveLength(3);
+    // Bucket 0 (10:00, scores -0.3 and 0.5), values rounded to the decimals they carry: the sum of
+    // squares is 0.34, not the float sum 0.33999999999999997; the stddev sqrt(0.32) at 6 decimals.
+    expect(bucketAt(buckets, 0)).toMatchObject({
+      article_count: 2,
+      sentiment_sum: 0.2,
+      sentiment_sumsq: 0.34,
+      sentiment_mean: 0.1,
+      sentiment_stddev: 0.565685,
+      sentiment_min: -0.3,
+      sentiment_max: 0.5,
+      positive_count: 1,
+      negative_count: 1,
+      neutral_count: 0,
+      trend_mentions: 0,
+    });
+    expect(buckets.updated_at[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // The same instant the rollup stored, to the millisecond.
+    const { rows } = await db.pool.query<{ updated_at: Date }>(
+      `select r.updated_at from sentiment_rollup r join entity e on e.id = r.entity_id where e.slug = 'tesla' and r.granularity = 'hour' and r.bucket_start = '2026-11-20T10:00:00Z'`,
+    );
+    expect(buckets.updated_at[0]).toBe(rows[0]!.updated_at.toISOString());
   });
 
   it('fills gaps with explicit empty buckets on request, and serves days', async () => {
     const hours = await getJson(s.series, '/api/v1/entities/tesla/sentiment?from=2026-11-20T09:30:00Z&to=2026-11-20T13:00:00Z&gaps=empty');
-    expect(hours.buckets.map((b) => [b.bucket_start.slice(11, 13), b.article_count])).toEqual([
+    expect(hours.buckets.bucket_start.map((start, i) => [start.slice(11, 13), hours.buckets.article_count[i]])).toEqual([
       ['09', 0],
       ['10', 2],
       ['11', 0],
       ['12', 1],
     ]);
-    expect(hours.buckets[0]!.sentiment_mean).toBeNull();
+    expect(hours.buckets.sentiment_mean[0]).toBeNull();
+    expect(hours.buckets.updated_at[0]).toBeNull();
+    for (const column of Object.values(hours.buckets)) expect(column).toHaveLength(4);
     const days = await getJson(s.series, `/api/v1/entities/tesla/sentiment?granularity=day&${RANGE}`);
-    expect(days.buckets.map((b) => b.article_count)).toEqual([3, 1]);
+    expect(days.buckets.article_count).toEqual([3, 1]);
   });
 
   it('answers 400 with a message naming each bad parameter', async () => {
@@ -187,7 +208,7 @@ describe('read API', () => {
 
   it('compares several entities side by side, 404 naming unknown ones', async () => {
     const body = await getJson(s.comparison, `/api/v1/compare?entities=apple,tesla&granularity=day&${RANGE}`);
-    expect(body.series.map((x) => [x.entity.slug, x.buckets.map((b) => b.article_count)])).toEqual([
+    expect(body.series.map((x) => [x.entity.slug, x.buckets.article_count])).toEqual([
       ['apple', [2]],
       ['tesla', [3, 1]],
     ]);
@@ -204,7 +225,11 @@ describe('read API', () => {
     expect(lines).toContain(`2026-11-20T10:05:00.000Z,0.5,wire,"Tesla rallies, = formula, ""quoted""",https://news.example.org/t1,${lines.find((l) => l.includes('/t1'))!.split(',').at(-1)}`);
     const series = await (await get(`/api/v1/entities/tesla/sentiment?granularity=day&${RANGE}`, { headers: { accept: 'text/csv' } })).text();
     expect(series.split('\r\n')[0]).toBe('bucket_start,article_count,sentiment_mean,sentiment_stddev,sentiment_min,sentiment_max,sentiment_sum,sentiment_sumsq,positive_count,neutral_count,negative_count,trend_mentions,updated_at');
-    expect(series.split('\r\n')[2]).toMatch(/^2026-11-21T00:00:00.000Z,1,-0.1,,-0.1,-0.1,-0.1,0\.01\d*,0,0,1,0,2026-/);
+    // Still one row per bucket, the columnar JSON turned back into rows.
+    expect(series.split('\r\n')[2]).toMatch(/^2026-11-21T00:00:00.000Z,1,-0.1,,-0.1,-0.1,-0.1,0\.01,0,0,1,0,2026-/);
+    const compared = (await (await get(`/api/v1/compare?entities=apple,tesla&granularity=day&${RANGE}&format=csv`)).text()).split('\r\n');
+    expect(compared[0]).toBe('entity,bucket_start,article_count,sentiment_mean,sentiment_stddev,sentiment_min,sentiment_max,sentiment_sum,sentiment_sumsq,positive_count,neutral_count,negative_count,trend_mentions,updated_at');
+    expect(compared.slice(1, -1).map((line) => line.split(',').slice(0, 3).join(','))).toEqual(['apple,2026-11-20T00:00:00.000Z,2', 'tesla,2026-11-20T00:00:00.000Z,3', 'tesla,2026-11-21T00:00:00.000Z,1']);
   });
 
   it('shows sources with their state and recent job runs', async () => {
@@ -224,7 +249,10 @@ describe('read API', () => {
     const op = doc.paths['/api/v1/entities/{slug}/sentiment']!.get;
     expect(op.parameters.map((p) => `${p.in}:${p.name}`)).toEqual(['path:slug', 'query:granularity', 'query:from', 'query:to', 'query:gaps', 'query:format']);
     expect(op.parameters.find((p) => p.name === 'granularity')!.schema).toMatchObject({ enum: ['hour', 'day'], default: 'hour' });
-    expect(op.responses[200]!.content['application/json']!.schema.properties.buckets.items.required).toContain('sentiment_stddev');
+    // Columnar: buckets is an object of arrays, every column required.
+    const buckets = op.responses[200]!.content['application/json']!.schema.properties.buckets;
+    expect(buckets.required).toContain('sentiment_stddev');
+    expect(buckets.properties.sentiment_stddev!.type).toBe('array');
     expect(op.responses[200]!.content['text/csv']).toBeDefined();
     expect(Object.keys(doc.paths)).toHaveLength(8);
   });

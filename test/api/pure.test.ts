@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { toCsv } from '../../src/api/csv.ts';
 import { decodeCursor, encodeCursor } from '../../src/api/cursor.ts';
-import { articleRange, fillGaps, MAX_BUCKETS, seriesRange, emptyBucket } from '../../src/api/range.ts';
+import { articleRange, bucketAt, bucketRows, fillGaps, MAX_BUCKETS, seriesRange } from '../../src/api/range.ts';
+import { isoOfUtcText } from '../../src/api/read.ts';
+import type { BucketColumns } from '../../src/api/schemas.ts';
 import { credentialOf } from '../../src/api/access.ts';
 
 describe('toCsv', () => {
@@ -42,15 +44,59 @@ describe('ranges', () => {
     expect(articleRange({ granularity: 'hour', bucket: new Date('2026-11-20T10:59:59.999Z') }, now)).toEqual({ from: new Date('2026-11-20T10:00:00Z'), to: new Date('2026-11-20T11:00:00Z') });
     expect(articleRange({ granularity: 'day', bucket: new Date('2024-02-29T23:00:00Z') }, now)).toEqual({ from: new Date('2024-02-29T00:00:00Z'), to: new Date('2024-03-01T00:00:00Z') });
   });
-  it('fills every bucket overlapping [from, to), keeping stored ones', () => {
-    const stored = { ...emptyBucket(new Date('2026-11-20T11:00:00Z')), article_count: 3, sentiment_mean: 0.2 };
-    const filled = fillGaps([stored], new Date('2026-11-20T09:30:00Z'), new Date('2026-11-20T12:00:00Z'), 'hour');
-    expect(filled.map((b) => [b.bucket_start, b.article_count])).toEqual([
-      ['2026-11-20T09:00:00.000Z', 0],
-      ['2026-11-20T10:00:00.000Z', 0],
-      ['2026-11-20T11:00:00.000Z', 3],
-    ]);
-    expect(filled[2]).toBe(stored);
+  it('fills every bucket overlapping [from, to), keeping stored ones, column by column', () => {
+    const stored: BucketColumns = {
+      bucket_start: ['2026-11-20T11:00:00.000Z'],
+      article_count: [3],
+      sentiment_sum: [0.6],
+      sentiment_sumsq: [0.14],
+      sentiment_min: [0.1],
+      sentiment_max: [0.3],
+      sentiment_mean: [0.2],
+      sentiment_stddev: [0.1],
+      positive_count: [3],
+      neutral_count: [0],
+      negative_count: [0],
+      trend_mentions: [1],
+      updated_at: ['2026-11-20T12:00:05.123Z'],
+    };
+    const filled = fillGaps(stored, new Date('2026-11-20T09:30:00Z'), new Date('2026-11-20T12:00:00Z'), 'hour');
+    expect(filled.bucket_start).toEqual(['2026-11-20T09:00:00.000Z', '2026-11-20T10:00:00.000Z', '2026-11-20T11:00:00.000Z']);
+    expect(filled.article_count).toEqual([0, 0, 3]);
+    expect(filled.sentiment_mean).toEqual([null, null, 0.2]);
+    expect(filled.updated_at).toEqual([null, null, '2026-11-20T12:00:05.123Z']);
+    // Every column as long as bucket_start, and the stored bucket whole.
+    for (const column of Object.values(filled)) expect(column).toHaveLength(3);
+    expect(bucketAt(filled, 2)).toEqual(bucketAt(stored, 0));
+    expect(bucketRows(filled)[0]).toEqual({
+      bucket_start: '2026-11-20T09:00:00.000Z',
+      article_count: 0,
+      sentiment_sum: 0,
+      sentiment_sumsq: 0,
+      sentiment_min: null,
+      sentiment_max: null,
+      sentiment_mean: null,
+      sentiment_stddev: null,
+      positive_count: 0,
+      neutral_count: 0,
+      negative_count: 0,
+      trend_mentions: 0,
+      updated_at: null,
+    });
+  });
+});
+
+describe('isoOfUtcText', () => {
+  it.each([
+    ['2026-11-20 10:00:00', '2026-11-20T10:00:00.000Z'],
+    ['2026-11-20 10:00:00.5', '2026-11-20T10:00:00.500Z'],
+    ['2026-11-20 10:00:00.12', '2026-11-20T10:00:00.120Z'],
+    ['2026-12-02 15:38:23.863827', '2026-12-02T15:38:23.863Z'],
+  ])('%s -> %s', (text, iso) => {
+    expect(isoOfUtcText(text)).toBe(iso);
+  });
+  it('refuses text in another DateStyle', () => {
+    expect(() => isoOfUtcText('11/20/2026 10:00:00')).toThrow(/DateStyle ISO/);
   });
 });
 
