@@ -105,8 +105,12 @@ describe('dashboard in a real browser', () => {
 
   const renderedBuckets = () =>
     page.evaluate(() => {
-      const state = (globalThis as unknown as { newspulse: { series: { entity: { slug: string }; buckets: { bucket_start: string; article_count: number }[] }[] } }).newspulse;
-      return Object.fromEntries(state.series.map((s) => [s.entity.slug, s.buckets.filter((b) => b.article_count > 0).map((b) => [b.bucket_start, b.article_count])]));
+      // What uPlot was given: x (unix seconds), then per entity mean, +sd, -sd, article count.
+      const state = (globalThis as unknown as { newspulse: { series: { entity: { slug: string } }[]; chart: { data: (number | null)[][] } } }).newspulse;
+      const [xs, ...ys] = state.chart.data;
+      return Object.fromEntries(
+        state.series.map((s, i) => [s.entity.slug, xs!.flatMap((x, j) => (ys[i * 4 + 3]![j] ? [[new Date(x! * 1000).toISOString(), ys[i * 4 + 3]![j]]] : []))]),
+      );
     });
 
   it('renders the expected buckets for the chosen entities, overlaid', async () => {

@@ -91,15 +91,19 @@ async function loadSeries() {
   return getJson(`${API}/compare?${q}`);
 }
 
-/** uPlot data: x, then per entity mean, mean+sd, mean-sd, count. */
+/**
+ * uPlot data: x, then per entity mean, mean+sd, mean-sd, count. The API's buckets are columnar
+ * (one array per column, gaps=empty so every entity has the same buckets): the mean is a column as is.
+ */
 function toChartData(series) {
-  const xs = (series[0]?.buckets ?? []).map((b) => Date.parse(b.bucket_start) / 1000);
+  const xs = (series[0]?.buckets.bucket_start ?? []).map((start) => Date.parse(start) / 1000);
   const data = [xs];
   for (const s of series) {
-    data.push(s.buckets.map((b) => b.sentiment_mean));
-    data.push(s.buckets.map((b) => (b.sentiment_mean === null ? null : b.sentiment_mean + (b.sentiment_stddev ?? 0))));
-    data.push(s.buckets.map((b) => (b.sentiment_mean === null ? null : b.sentiment_mean - (b.sentiment_stddev ?? 0))));
-    data.push(s.buckets.map((b) => (b.article_count ? b.article_count : null)));
+    const { sentiment_mean: mean, sentiment_stddev: sd, article_count: count } = s.buckets;
+    data.push(mean);
+    data.push(mean.map((m, i) => (m === null ? null : m + (sd[i] ?? 0))));
+    data.push(mean.map((m, i) => (m === null ? null : m - (sd[i] ?? 0))));
+    data.push(count.map((n) => (n ? n : null)));
   }
   return data;
 }
@@ -159,19 +163,20 @@ function renderTable() {
   body.replaceChildren();
   const xs = state.data?.[0] ?? [];
   xs.forEach((x, i) => {
-    if (!state.series.some((s) => s.buckets[i].article_count)) return;
-    const row = el('tr', {}, el('td', { textContent: utc(state.series[0].buckets[i].bucket_start) }));
-    row.dataset.bucket = state.series[0].buckets[i].bucket_start;
+    if (!state.series.some((s) => s.buckets.article_count[i])) return;
+    const start = state.series[0].buckets.bucket_start[i];
+    const row = el('tr', {}, el('td', { textContent: utc(start) }));
+    row.dataset.bucket = start;
     for (const s of state.series) {
-      const b = s.buckets[i];
-      row.append(el('td', { textContent: b.article_count ? `${signed(b.sentiment_mean)} ± ${b.sentiment_stddev === null ? '–' : b.sentiment_stddev.toFixed(2)} (${b.article_count})` : '' }));
+      const { article_count: count, sentiment_mean: mean, sentiment_stddev: sd } = s.buckets;
+      row.append(el('td', { textContent: count[i] ? `${signed(mean[i])} ± ${sd[i] === null ? '–' : sd[i].toFixed(2)} (${count[i]})` : '' }));
     }
     body.append(row);
   });
 }
 
 async function showBucket(idx) {
-  const start = state.series[0]?.buckets[idx]?.bucket_start;
+  const start = state.series[0]?.buckets.bucket_start[idx];
   if (!start) return;
   $('headlines-title').textContent = `Headlines, ${state.granularity === 'hour' ? 'hour' : 'day'} starting ${utc(start)} UTC`;
   $('headlines').dataset.bucket = start;
@@ -210,7 +215,7 @@ async function refresh() {
   renderChart(compare.series);
   const bucket = $('headlines').dataset.bucket;
   if (bucket) {
-    const idx = state.series[0]?.buckets.findIndex((b) => b.bucket_start === bucket) ?? -1;
+    const idx = state.series[0]?.buckets.bucket_start.indexOf(bucket) ?? -1;
     if (idx >= 0) await showBucket(idx);
   }
   state.refreshedAt = new Date().toISOString();
