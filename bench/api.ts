@@ -3,6 +3,9 @@
  * interleaved so machine noise hits both alike:
  *  (a) GET /api/v1/entities/:slug/sentiment, 90 days of hourly buckets (2,160 rows);
  *  (b) GET /api/v1/entities/:slug/articles?bucket=… (one hour's articles, newest first);
+ *  (c) a week's articles, page 3 by keyset cursor;
+ *  (d) GET /api/v1/compare, three entities' 90-day hourly series (the bare side: the same three
+ *      queries concurrently on three connections, as the endpoint runs them on its pool);
  * with BENCH_API_ARTICLES (default 5,000,000) articles over 90 days across 100 entities.
  * Goal: endpoint within 1.5x of the bare query, p95 under 50 ms. The endpoint is measured over
  * real HTTP on 127.0.0.1 (fastify, validation, JSON), the bare query through one pg client.
@@ -149,6 +152,7 @@ let window = await seededWindow(client);
   await migrator.close(true);
 }
 const orm = await openReadOrm(ns.dbUrl, 4);
+const cleanup: (() => Promise<unknown>)[] = [];
 try {
   if (await seededWindow(client)) console.log(`reusing ${ns.dbName}: seeded with ${ARTICLES.toLocaleString('en')} articles over ${window.from.toISOString()} .. ${window.to.toISOString()}`);
   else await seed(client, window);
@@ -199,6 +203,11 @@ try {
   const page2 = (await get(`${weekPath}&cursor=${(await get(weekPath) as { next_cursor: string }).next_cursor}`)) as { next_cursor: string; articles: { id: number; published_at: string }[] };
   const last = page2.articles.at(-1)!;
 
+  const compareIds = (await client.query<{ id: number }>(`select id from entity where slug in ('e-50', 'e-51', 'e-52') order by slug`)).rows.map((r) => r.id);
+  const compareClients = compareIds.map(() => new pg.Client({ connectionString: ns.dbUrl }));
+  for (const c of compareClients) await c.connect();
+  cleanup.push(() => Promise.all(compareClients.map((c) => c.end())));
+
   const pairs: (Pair & { sql: string; values: unknown[] })[] = [
     {
       name: `series, 90 days hourly (${series.buckets.bucket_start.length} buckets)`,
@@ -220,6 +229,15 @@ try {
       sql: articlesSql(true),
       values: [entityId, weekFrom, now, new Date(last.published_at), last.id],
       bare: () => client.query(articlesSql(true), [entityId, weekFrom, now, new Date(last.published_at), last.id]),
+    },
+    {
+      name: `compare, 3 entities, 90 days hourly (3 x ${series.buckets.bucket_start.length} buckets)`,
+      endpoint: () => receive(`/api/v1/compare?entities=e-50,e-51,e-52&granularity=hour&from=${from.toISOString()}&to=${now.toISOString()}`),
+      sql: seriesSql,
+      values: [entityId, from, now],
+      // The same query per entity, concurrently on three connections: as the endpoint reads them
+      // (Promise.all over its pool), so neither side gains from parallelism the other lacks.
+      bare: () => Promise.all(compareIds.map((id, i) => compareClients[i]!.query(seriesSql, [id, from, now]))),
     },
   ];
   // The HTTP floor on this machine: an endpoint can not cost less than a request that does nothing.
@@ -257,6 +275,7 @@ try {
   );
   await app.close();
 } finally {
+  for (const done of cleanup) await done();
   await orm.close(true);
   await client.end();
   if (keep) console.log(`kept database ${ns.dbName}`);
