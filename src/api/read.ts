@@ -12,11 +12,12 @@ import type { ArticleKey } from './cursor.ts';
 import type { BucketColumns } from './schemas.ts';
 
 /**
- * A pool whose sessions refuse writes: the read side is read-only by construction. DateStyle is
- * pinned to ISO whatever the server's default: readSeries reads timestamps as text in that style.
+ * A pool whose sessions refuse writes: the read side is read-only by construction. TimeZone and
+ * DateStyle are pinned (UTC, ISO) whatever the server's defaults: readSeries slices timestamps
+ * from their text in that form.
  */
 export function openReadOrm(databaseUrl: string, poolMax = 10): Promise<Orm> {
-  return openOrm(databaseUrl, { pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 }, driverOptions: { options: '-c default_transaction_read_only=on -c DateStyle=ISO' } });
+  return openOrm(databaseUrl, { pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 }, driverOptions: { options: '-c default_transaction_read_only=on -c DateStyle=ISO -c TimeZone=UTC' } });
 }
 
 const iso = (d: Date | string) => (d instanceof Date ? d : new Date(d)).toISOString();
@@ -93,19 +94,24 @@ export async function listEntities(em: EntityManager, only?: number): Promise<(E
 
 /**
  * Every column of the rollup by position (SeriesRow and readSeries below follow this list). The
- * two timestamps come as UTC timestamp text, '2026-11-20 10:00:00[.ffffff]' (the read pool pins
- * DateStyle=ISO), and isoOfUtcText turns that into the API's ISO string by slicing: no Date per
- * value in pg, no toISOString per bucket. to_char(..., 'YYYY-MM-DD"T"...') did the same in
- * Postgres at twice the query's execution time (EXPLAIN ANALYZE: 2.5-2.9 ms vs 1.4-1.6 ms).
+ * ORM's pool hands timestamptz over as Postgres' text, which on the read pool (TimeZone=UTC,
+ * DateStyle=ISO: openReadOrm) is '2026-11-20 10:00:00[.ffffff]+00'; isoOfUtcText slices that into
+ * the API's ISO string: no Date per value, no formatting in Postgres. to_char(..., 'YYYY-MM-DD"T"...')
+ * in the query did the same at 5x the query's execution time (EXPLAIN ANALYZE 2.5-2.9 ms vs 0.5 ms).
  */
-const SERIES_SQL = `select (bucket_start at time zone 'UTC')::text, article_count, sentiment_sum, sentiment_sumsq, sentiment_min, sentiment_max,
-       sentiment_mean, sentiment_stddev, positive_count, neutral_count, negative_count, trend_mentions, (updated_at at time zone 'UTC')::text
+const SERIES_SQL = `select bucket_start, article_count, sentiment_sum, sentiment_sumsq, sentiment_min, sentiment_max,
+       sentiment_mean, sentiment_stddev, positive_count, neutral_count, negative_count, trend_mentions, updated_at
   from sentiment_rollup where entity_id = $1 and granularity = $2 and bucket_start >= $3 and bucket_start < $4 order by bucket_start`;
 
-/** '2026-11-20 10:00:00' or '2026-11-20 10:00:00.5' or '...00.123456' (UTC) -> '2026-11-20T10:00:00.500Z' (milliseconds truncated, as toISOString of the pg Date would). */
+/**
+ * '2026-11-20 10:00:00+00', '2026-11-20 10:00:00.5+00', '... 10:00:00.123456+00' (timestamptz text
+ * in UTC, DateStyle ISO) -> '2026-11-20T10:00:00.500Z' (milliseconds truncated, as toISOString of
+ * the Date pg would have made).
+ */
 export function isoOfUtcText(text: string): string {
-  if (text.length < 19 || text[10] !== ' ' || text[4] !== '-') throw new Error(`not a UTC timestamp in DateStyle ISO: "${text}"`);
-  const ms = text.length > 20 ? text.slice(20, 23).padEnd(3, '0') : '000';
+  const end = text.length - 3;
+  if (end < 19 || text[4] !== '-' || text[10] !== ' ' || text.slice(end) !== '+00') throw new Error(`not a UTC timestamptz in DateStyle ISO: "${text}"`);
+  const ms = end > 20 ? text.slice(20, Math.min(23, end)).padEnd(3, '0') : '000';
   return `${text.slice(0, 10)}T${text.slice(11, 19)}.${ms}Z`;
 }
 

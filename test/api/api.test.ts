@@ -55,6 +55,10 @@ describe('read API', () => {
     db = await createTestDatabase('api');
     const ids = await seedEntities(db.pool, ['tesla', 'apple', 'quiet']);
     await seedArticles(db.pool, db.orm, ids, ARTICLES);
+    // A server whose default zone and date style are not UTC/ISO: the read pool pins both, and
+    // the series (which slices timestamps from Postgres' text) must not depend on the defaults.
+    await db.pool.query(`alter database ${db.name} set timezone to 'America/New_York'`);
+    await db.pool.query(`alter database ${db.name} set datestyle to 'SQL, DMY'`);
     orm = await openReadOrm(db.url, 4);
     ({ base, close } = await listen(config({ DATABASE_URL: db.url }), orm));
   });

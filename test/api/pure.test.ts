@@ -88,15 +88,16 @@ describe('ranges', () => {
 
 describe('isoOfUtcText', () => {
   it.each([
-    ['2026-11-20 10:00:00', '2026-11-20T10:00:00.000Z'],
-    ['2026-11-20 10:00:00.5', '2026-11-20T10:00:00.500Z'],
-    ['2026-11-20 10:00:00.12', '2026-11-20T10:00:00.120Z'],
-    ['2026-12-02 15:38:23.863827', '2026-12-02T15:38:23.863Z'],
+    ['2026-11-20 10:00:00+00', '2026-11-20T10:00:00.000Z'],
+    ['2026-11-20 10:00:00.5+00', '2026-11-20T10:00:00.500Z'],
+    ['2026-11-20 10:00:00.12+00', '2026-11-20T10:00:00.120Z'],
+    ['2026-12-02 15:38:23.863827+00', '2026-12-02T15:38:23.863Z'],
   ])('%s -> %s', (text, iso) => {
     expect(isoOfUtcText(text)).toBe(iso);
   });
-  it('refuses text in another DateStyle', () => {
-    expect(() => isoOfUtcText('11/20/2026 10:00:00')).toThrow(/DateStyle ISO/);
+  it('refuses text in another zone or DateStyle', () => {
+    expect(() => isoOfUtcText('2026-11-20 11:00:00+01')).toThrow(/UTC timestamptz in DateStyle ISO/);
+    expect(() => isoOfUtcText('11/20/2026 10:00:00+00')).toThrow(/UTC timestamptz in DateStyle ISO/);
   });
 });
 
