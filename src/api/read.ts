@@ -118,15 +118,17 @@ export function isoOfUtcText(text: string): string {
 type SeriesRow = [string, number, number, number, number | null, number | null, number | null, number | null, number, number, number, number, string];
 
 /**
- * Decimals a series value is served with. Scores are stored rounded to 4 decimals (round4 at
- * scoring), so a sum, min and max of them are exact at 4 and a sum of squares at 8; the float
- * noise past that (0.30000000000000004) carried no information and cost a third of the body.
- * Mean and standard deviation are quotients: 6 decimals is a millionth of the score scale, and
- * the exact mean is still sentiment_sum / article_count.
+ * Decimals a series value is served with, as powers of ten. Scores are stored rounded to 4
+ * decimals (round4 at scoring), so a sum, min and max of them are exact at 4 and a sum of squares
+ * at 8; the float noise past that (0.33999999999999997 for 0.34) carried no information and cost
+ * bytes to print. Mean and standard deviation are quotients: 6 decimals is a millionth of the
+ * score scale, and the exact mean is still sentiment_sum / article_count.
  */
-export const SERIES_DECIMALS = { sum: 4, sumsq: 8, extreme: 4, mean: 6, stddev: 6 } as const;
-const scale = (decimals: number) => 10 ** decimals;
-const [SUM, SUMSQ, EXTREME, MEAN, STDDEV] = [SERIES_DECIMALS.sum, SERIES_DECIMALS.sumsq, SERIES_DECIMALS.extreme, SERIES_DECIMALS.mean, SERIES_DECIMALS.stddev].map(scale) as [number, number, number, number, number];
+const SUM = 1e4;
+const SUMSQ = 1e8;
+const EXTREME = 1e4;
+const MEAN = 1e6;
+const STDDEV = 1e6;
 // Math.round(x * 10^d) / 10^d is the nearest d-decimal double (|x * 10^d| stays far below 2^53 for
 // any bucket: 1e5 articles give a sum of squares of at most 1e5 * 1e8).
 const round = (x: number, k: number) => Math.round(x * k) / k;
