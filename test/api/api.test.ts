@@ -3,6 +3,7 @@
  * refresh: JSON and CSV, validation (400), unknown entities (404), keyset pagination,
  * the OpenAPI document, read-only enforcement and access control.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import * as s from '../../src/api/schemas.ts';
@@ -10,7 +11,7 @@ import { bucketAt } from '../../src/api/range.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { buildApi } from '../../src/api/server.ts';
-import { openReadOrm } from '../../src/api/read.ts';
+import { isoOfUtcText, openReadOrm } from '../../src/api/read.ts';
 import { createKey, revokeKey } from '../../src/api/keys.ts';
 import { checkApiBinding, ApiConfigError } from '../../src/api/access.ts';
 import type { Orm } from '../../src/db/orm.ts';
@@ -55,10 +56,6 @@ describe('read API', () => {
     db = await createTestDatabase('api');
     const ids = await seedEntities(db.pool, ['tesla', 'apple', 'quiet']);
     await seedArticles(db.pool, db.orm, ids, ARTICLES);
-    // A server whose default zone and date style are not UTC/ISO: the read pool pins both, and
-    // the series (which slices timestamps from Postgres' text) must not depend on the defaults.
-    await db.pool.query(`alter database ${db.name} set timezone to 'America/New_York'`);
-    await db.pool.query(`alter database ${db.name} set datestyle to 'SQL, DMY'`);
     orm = await openReadOrm(db.url, 4);
     ({ base, close } = await listen(config({ DATABASE_URL: db.url }), orm));
   });
@@ -122,6 +119,33 @@ describe('read API', () => {
       `select r.updated_at from sentiment_rollup r join entity e on e.id = r.entity_id where e.slug = 'tesla' and r.granularity = 'hour' and r.bucket_start = '2026-11-20T10:00:00Z'`,
     );
     expect(buckets.updated_at[0]).toBe(rows[0]!.updated_at.toISOString());
+  });
+
+  it('reads timestamps in UTC and ISO style whatever the database defaults (the series slices their text)', async () => {
+    const other = await createTestDatabase('api-zone', { migrate: false });
+    await other.pool.query(`alter database ${other.name} set timezone to 'America/New_York'`);
+    await other.pool.query(`alter database ${other.name} set datestyle to 'SQL, DMY'`);
+    const readOrm = await openReadOrm(other.url, 1);
+    try {
+      const pool = await readOrm.em.getConnection().getNativeClient();
+      const { rows } = await pool.query<{ at: string; zone: string; style: string }>(
+        `select '2026-11-20T10:00:00.25Z'::timestamptz as at, current_setting('TimeZone') as zone, current_setting('DateStyle') as style`,
+      );
+      expect(rows[0]).toEqual({ at: '2026-11-20 10:00:00.25+00', zone: 'UTC', style: expect.stringMatching(/^ISO,/) });
+      expect(isoOfUtcText(rows[0]!.at)).toBe('2026-11-20T10:00:00.250Z');
+      // A new session without the pin gets the defaults: what readSeries would otherwise slice.
+      const plain = new pg.Client({ connectionString: other.url });
+      await plain.connect();
+      try {
+        const { rows: text } = await plain.query<{ at: string }>(`select '2026-11-20T10:00:00.25Z'::timestamptz::text as at`);
+        expect(text[0]!.at).toBe('20/11/2026 05:00:00.25 EST');
+      } finally {
+        await plain.end();
+      }
+    } finally {
+      await readOrm.close(true);
+      await other.drop();
+    }
   });
 
   it('fills gaps with explicit empty buckets on request, and serves days', async () => {
