@@ -25,7 +25,8 @@ const BUSY_SOURCE_RETRY_MS = 1_000;
  * the handler only trusts that read when the fencing token proves no fetch could have
  * committed after it: the token is the stored fence + 1 (every earlier holder either
  * committed before the read or is fenced out). Otherwise it reads the row again, under the
- * lease. A small 304 fetch thus costs two statements and two Redis round trips.
+ * lease. A small 304 fetch thus costs two statements and two Redis commands, one of which
+ * (the release) it does not wait for.
  *
  * Scheduled runs skip when another fetch of the source holds the lease; manual runs (CLI,
  * board) wait for it. Both wait for a busy host by going back to the delayed set (not by
@@ -134,7 +135,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
 
       if (response.notModified) {
         // Round trip 3 (Postgres): the fenced source write and the closing of the row, in one
-        // statement; then the lease and the slot are freed in one script (round trip 4).
+        // statement; then the lease and the slot are freed in one script (not waited for).
         const result = { fetched: 0, inserted: 0, not_modified: true };
         const closed = await closeRunWith(
           em,
@@ -208,7 +209,12 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
       throw err;
     }
   } finally {
-    await lease.release({ forget: unknown, slot }).catch((err: unknown) => log.warn({ err }, 'could not release the fetch lease (it lapses by itself)'));
+    // Not awaited: the script is written now, before BullMQ hears the job finished, on the
+    // client every later claim from this process goes through, so Redis runs it before any
+    // of them (a claim from another process was never ordered after this job's end anyway).
+    // The job does not wait a round trip for a reply it does not need; on shutdown the
+    // client's QUIT goes out after it.
+    lease.release({ forget: unknown, slot }).catch((err: unknown) => log.warn({ err }, 'could not release the fetch lease (it lapses by itself)'));
   }
 };
 

@@ -478,27 +478,28 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     const h = await startHarness();
     expect((await runFetch(h, 'cond')).result).toMatchObject({ inserted: 8 });
     expect(await sourceRow('cond')).toMatchObject({ etag: '"v1"' });
-    // Between this job's read and its claim, another worker is granted the source (token 2)
-    // and commits a 304 that stored "v2": the read this job holds is stale.
+    const fenceNow = async () => Number((await db.pool.query(`select fence from source where id = 'cond'`)).rows[0].fence);
+    const read = await fenceNow();
+    // Between this job's read and its claim, another worker is granted the source (token
+    // read + 1) and commits a 304 that stored "v2": the row this job read is stale.
     const coordination = h.services.coordination;
     const realClaim = coordination.claim;
     coordination.claim = async (...args) => {
       coordination.claim = realClaim;
       const redis = workerRedis();
       try {
-        await redis.hset(`${h.prefix}:fetch-lease:cond`, 'fence', '2');
+        await redis.hset(`${h.prefix}:fetch-lease:cond`, 'fence', String(read + 1));
       } finally {
         redis.disconnect();
       }
-      await db.pool.query(`update source set etag = '"v2"', fence = 2 where id = 'cond'`);
+      await db.pool.query(`update source set etag = '"v2"', fence = $1 where id = 'cond'`, [read + 1]);
       return realClaim(...args);
     };
     const second = await runFetch(h, 'cond');
     expect(second.result).toEqual({ fetched: 0, inserted: 0, not_modified: true });
-    // Token 3 is not the read fence (1) + 1: the row was read again under the lease.
-    expect(requestsTo('/cond.xml')[1]!.headers['if-none-match']).toBe('"v2"');
-    const { rows } = await db.pool.query(`select fence from source where id = 'cond'`);
-    expect(Number(rows[0].fence)).toBe(3);
+    // Its token (read + 2) is not the fence it read + 1: it read the row again under the lease.
+    expect(requestsTo('/cond.xml').at(-1)!.headers['if-none-match']).toBe('"v2"');
+    expect(await fenceNow()).toBe(read + 2);
   });
 
   it('429 with Retry-After: retried no sooner than Retry-After, then succeeds', async () => {
