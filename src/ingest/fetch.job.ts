@@ -96,6 +96,8 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
     }
     const now = new Date();
     const skip = skipOf(source, now);
+    // When only the row read again says skip (a rare race), the claim already stamped the
+    // host's last start for a request never sent: politeness errs on the strict side.
     if (skip) {
       if (skip.skipped === 'backoff') log.info({ backoff_until: source.backoff_until, failures: source.consecutive_failures }, 'source is backing off: skipping this run');
       return skip;
