@@ -10,7 +10,7 @@
  *      insert (em.insertMany, and the query builder's insert ... on conflict ignore), 10k rows
  *      into an empty table, median of 3.
  * Creates a throwaway database and Redis prefix, removed at the end.
- * Run: node bench/job-path.ts [--job-path-only] (the second skips (b))
+ * Run: node bench/job-path.ts [--job-path-only] [--rounds N] [--jobs N] (--job-path-only skips (b))
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -37,11 +37,22 @@ import { closeQueues, createQueues, type Queues } from '../src/queues/queues.ts'
 import { startWorkers } from '../src/queues/workers.ts';
 import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
 
+/** `--name N` from the command line, else `fallback`. */
+function numberArg(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`bench/job-path: --${name} takes a positive integer, got "${process.argv[at + 1] ?? ''}"`);
+  return value;
+}
+
 const SOURCES = 200;
-const JOBS = 1_000;
+// On a busy machine, more and shorter rounds (each real round beside its own baseline) give a
+// steadier median ratio: --rounds 9 --jobs 400.
+const JOBS = numberArg('jobs', 1_000);
 const CONCURRENCY = 4;
 const BULK_ROWS = 10_000;
-const ROUNDS = 3;
+const ROUNDS = numberArg('rounds', 3);
 
 const { dbName, dbUrl, prefix } = benchNamespace('jobpath');
 const log = pino({ level: 'silent' });
