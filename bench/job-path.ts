@@ -5,7 +5,8 @@
  *      running the same job_run bookkeeping (openRun + closeRun) and nothing else, same job
  *      count, same concurrency; with the Postgres statements (counted on the pg client:
  *      begin/commit included) and Redis commands (counted on ioredis: BullMQ's own included)
- *      each job sends, and each round's ratio against the baseline run just before it;
+ *      each job sends, this process's CPU per job, and each round's ratio against the
+ *      baseline run just before it;
  *  (b) bulk article insert: the unnest statement persist uses, against MikroORM's own bulk
  *      insert (em.insertMany, and the query builder's insert ... on conflict ignore), 10k rows
  *      into an empty table, median of 3.
@@ -83,7 +84,7 @@ Redis.prototype.sendCommand = function countedSend(this: Redis, ...args: Paramet
   return originalSend.apply(this, args);
 };
 
-type Round = { perSecond: number; statementsPerJob: number; redisPerJob: number };
+type Round = { perSecond: number; statementsPerJob: number; redisPerJob: number; cpuMsPerJob: number };
 
 /**
  * Runs `count` jobs through `queue` (already consumed by `worker`) and times them. The jobs
@@ -110,16 +111,20 @@ async function timeJobs(queue: Queues['ingest'], worker: Worker, count: number, 
   for (let i = 0; i < count; i += 500) {
     await queue.addBulk(Array.from({ length: Math.min(500, count - i) }, (_, k) => ({ name: 'fetch', data: data(i + k), opts: { attempts: 1 } })));
   }
-  const before = { statements, redisCommands };
+  const before = { statements, redisCommands, cpu: process.cpuUsage() };
   const started = performance.now();
   await queue.resume();
   await finished;
   const seconds = (performance.now() - started) / 1000;
-  const after = { statements, redisCommands };
+  const after = { statements, redisCommands, cpu: process.cpuUsage(before.cpu) };
   worker.removeAllListeners('completed');
   worker.removeAllListeners('failed');
   if (failed > 0) throw new Error(`${failed} of ${count} jobs failed`);
-  return { perSecond: count / seconds, statementsPerJob: (after.statements - before.statements) / count, redisPerJob: (after.redisCommands - before.redisCommands) / count };
+  return {
+    perSecond: count / seconds,
+    statementsPerJob: (after.statements - before.statements) / count, redisPerJob: (after.redisCommands - before.redisCommands) / count,
+    cpuMsPerJob: (after.cpu.user + after.cpu.system) / 1000 / count,
+  };
 }
 
 async function jobPath(orm: Orm, feedOrigin: string): Promise<void> {
@@ -172,13 +177,16 @@ async function jobPath(orm: Orm, feedOrigin: string): Promise<void> {
   const range = (xs: number[], digits = 0) => `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}-${fmt(Math.max(...xs), digits)})`;
   const line = (label: string, runs: Round[]) =>
     console.log(
-      `  ${label.padEnd(34)} ${range(runs.map((x) => x.perSecond))} jobs/s   ${fmt(median(runs.map((x) => x.statementsPerJob)), 1)} Postgres statements/job   ${fmt(median(runs.map((x) => x.redisPerJob)), 1)} Redis commands/job`,
+      `  ${label.padEnd(34)} ${range(runs.map((x) => x.perSecond))} jobs/s   ${fmt(median(runs.map((x) => x.statementsPerJob)), 1)} Postgres statements/job   ${fmt(median(runs.map((x) => x.redisPerJob)), 1)} Redis commands/job   ${range(runs.map((x) => x.cpuMsPerJob), 2)} CPU ms/job`,
     );
   console.log(`job path: ${JOBS} small fetch jobs (304) x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, ${SOURCES} sources, median (min-max)`);
   line('fetch jobs (real handler)', realRuns);
   line('baseline: BullMQ + job_run rows', baseRuns);
   // Each round's ratio against the baseline measured just before it: the figure to judge by on a busy machine.
   console.log(`  ratio                              ${range(realRuns.map((x, i) => x.perSecond / baseRuns[i]!.perSecond), 2)}x of the bookkeeping baseline`);
+  // This process's CPU per job (the local feed server's share included): steadier than jobs/s
+  // when other processes compete for the cores.
+  console.log(`  CPU per job                        ${range(realRuns.map((x, i) => x.cpuMsPerJob / baseRuns[i]!.cpuMsPerJob), 2)}x the baseline's`);
 }
 
 type ArticleRow = { externalId: string; url: string; urlKey: string; title: string; publishedAt: Date; sentiment: number };
