@@ -122,7 +122,8 @@ async function timeJobs(queue: Queues['ingest'], worker: Worker, count: number, 
   if (failed > 0) throw new Error(`${failed} of ${count} jobs failed`);
   return {
     perSecond: count / seconds,
-    statementsPerJob: (after.statements - before.statements) / count, redisPerJob: (after.redisCommands - before.redisCommands) / count,
+    statementsPerJob: (after.statements - before.statements) / count,
+    redisPerJob: (after.redisCommands - before.redisCommands) / count,
     cpuMsPerJob: (after.cpu.user + after.cpu.system) / 1000 / count,
   };
 }
