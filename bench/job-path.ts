@@ -183,10 +183,10 @@ async function jobPath(orm: Orm, feedOrigin: string): Promise<void> {
   console.log(`job path: ${JOBS} small fetch jobs (304) x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, ${SOURCES} sources, median (min-max)`);
   line('fetch jobs (real handler)', realRuns);
   line('baseline: BullMQ + job_run rows', baseRuns);
-  // Each round's ratio against the baseline measured just before it: the figure to judge by on a busy machine.
+  // Each round's ratio against the baseline measured just before it: the figure to judge by.
   console.log(`  ratio                              ${range(realRuns.map((x, i) => x.perSecond / baseRuns[i]!.perSecond), 2)}x of the bookkeeping baseline`);
-  // This process's CPU per job (the local feed server's share included): steadier than jobs/s
-  // when other processes compete for the cores.
+  // This process's CPU per job (the local feed server's share included): what the job path
+  // costs beside how long it waits; it too inflates when other processes compete for the cores.
   console.log(`  CPU per job                        ${range(realRuns.map((x, i) => x.cpuMsPerJob / baseRuns[i]!.cpuMsPerJob), 2)}x the baseline's`);
 }
 
