@@ -3,13 +3,15 @@
  *  (a) small fetch jobs/s through the real worker (lease + host slot in Redis, job_run row,
  *      source row, conditional GET answered 304, one short transaction), against bare BullMQ
  *      running the same job_run bookkeeping (openRun + closeRun) and nothing else, same job
- *      count, same concurrency; with the Postgres statements each job sends (counted on the
- *      pg client: begin/commit included);
+ *      count, same concurrency; with the Postgres statements (counted on the pg client:
+ *      begin/commit included) and Redis commands (counted on ioredis: BullMQ's own included)
+ *      each job sends, this process's CPU per job, and each round's ratio against the
+ *      baseline run just before it;
  *  (b) bulk article insert: the unnest statement persist uses, against MikroORM's own bulk
  *      insert (em.insertMany, and the query builder's insert ... on conflict ignore), 10k rows
  *      into an empty table, median of 3.
  * Creates a throwaway database and Redis prefix, removed at the end.
- * Run: node bench/job-path.ts
+ * Run: node bench/job-path.ts [--job-path-only] [--rounds N] [--jobs N] (--job-path-only skips (b))
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -18,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { sql as raw } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -35,11 +38,22 @@ import { closeQueues, createQueues, type Queues } from '../src/queues/queues.ts'
 import { startWorkers } from '../src/queues/workers.ts';
 import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
 
+/** `--name N` from the command line, else `fallback`. */
+function numberArg(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`bench/job-path: --${name} takes a positive integer, got "${process.argv[at + 1] ?? ''}"`);
+  return value;
+}
+
 const SOURCES = 200;
-const JOBS = 1_000;
+// On a busy machine, more and shorter rounds (each real round beside its own baseline) give a
+// steadier median ratio: --rounds 9 --jobs 400.
+const JOBS = numberArg('jobs', 1_000);
 const CONCURRENCY = 4;
 const BULK_ROWS = 10_000;
-const ROUNDS = 3;
+const ROUNDS = numberArg('rounds', 3);
 
 const { dbName, dbUrl, prefix } = benchNamespace('jobpath');
 const log = pino({ level: 'silent' });
@@ -62,8 +76,21 @@ async function releaseAll(): Promise<void> {
   for (const release of releasers.reverse()) await release().catch((err: unknown) => console.error(`bench/job-path: cleanup failed: ${String(err)}`));
 }
 
-/** Runs `count` jobs through `queues.ingest` (already consumed by a worker) and times them. */
-async function timeJobs(queues: Queues, worker: Worker, count: number, data: (i: number) => { sourceId: string }): Promise<{ perSecond: number; statementsPerJob: number }> {
+// Every command this process sends to Redis (BullMQ's and the fetch path's scripts alike).
+let redisCommands = 0;
+const originalSend = Redis.prototype.sendCommand;
+Redis.prototype.sendCommand = function countedSend(this: Redis, ...args: Parameters<typeof originalSend>) {
+  redisCommands += 1;
+  return originalSend.apply(this, args);
+};
+
+type Round = { perSecond: number; statementsPerJob: number; redisPerJob: number; cpuMsPerJob: number };
+
+/**
+ * Runs `count` jobs through `queue` (already consumed by `worker`) and times them. The jobs
+ * are enqueued while the queue is paused, so the time and the counts are the job path's alone.
+ */
+async function timeJobs(queue: Queues['ingest'], worker: Worker, count: number, data: (i: number) => { sourceId: string }): Promise<Round> {
   let done = 0;
   let failed = 0;
   const finished = new Promise<void>((resolve) => {
@@ -80,17 +107,25 @@ async function timeJobs(queues: Queues, worker: Worker, count: number, data: (i:
       tick();
     });
   });
-  const before = statements;
-  const started = performance.now();
+  await queue.pause();
   for (let i = 0; i < count; i += 500) {
-    await queues.ingest.addBulk(Array.from({ length: Math.min(500, count - i) }, (_, k) => ({ name: 'fetch', data: data(i + k), opts: { attempts: 1 } })));
+    await queue.addBulk(Array.from({ length: Math.min(500, count - i) }, (_, k) => ({ name: 'fetch', data: data(i + k), opts: { attempts: 1 } })));
   }
+  const before = { statements, redisCommands, cpu: process.cpuUsage() };
+  const started = performance.now();
+  await queue.resume();
   await finished;
   const seconds = (performance.now() - started) / 1000;
+  const after = { statements, redisCommands, cpu: process.cpuUsage(before.cpu) };
   worker.removeAllListeners('completed');
   worker.removeAllListeners('failed');
   if (failed > 0) throw new Error(`${failed} of ${count} jobs failed`);
-  return { perSecond: count / seconds, statementsPerJob: (statements - before) / count };
+  return {
+    perSecond: count / seconds,
+    statementsPerJob: (after.statements - before.statements) / count,
+    redisPerJob: (after.redisCommands - before.redisCommands) / count,
+    cpuMsPerJob: (after.cpu.user + after.cpu.system) / 1000 / count,
+  };
 }
 
 async function jobPath(orm: Orm, feedOrigin: string): Promise<void> {
@@ -131,21 +166,28 @@ async function jobPath(orm: Orm, feedOrigin: string): Promise<void> {
   releasers.push(() => baseline.close());
 
   // Warm up: one 200 per source (validators stored), so the timed jobs are 304s.
-  await timeJobs(queues, real.workers.ingest, SOURCES, (i) => ({ sourceId: ids[i]! }));
-  await timeJobs(baseQueues, baseline, 200, (i) => ({ sourceId: ids[i % SOURCES]! }));
+  await timeJobs(queues.ingest, real.workers.ingest, SOURCES, (i) => ({ sourceId: ids[i]! }));
+  await timeJobs(baseQueues.ingest, baseline, 200, (i) => ({ sourceId: ids[i % SOURCES]! }));
 
-  const realRuns: { perSecond: number; statementsPerJob: number }[] = [];
-  const baseRuns: { perSecond: number; statementsPerJob: number }[] = [];
+  const realRuns: Round[] = [];
+  const baseRuns: Round[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    baseRuns.push(await timeJobs(baseQueues, baseline, JOBS, (i) => ({ sourceId: ids[i % SOURCES]! })));
-    realRuns.push(await timeJobs(queues, real.workers.ingest, JOBS, (i) => ({ sourceId: ids[i % SOURCES]! })));
+    baseRuns.push(await timeJobs(baseQueues.ingest, baseline, JOBS, (i) => ({ sourceId: ids[i % SOURCES]! })));
+    realRuns.push(await timeJobs(queues.ingest, real.workers.ingest, JOBS, (i) => ({ sourceId: ids[i % SOURCES]! })));
   }
-  const r = median(realRuns.map((x) => x.perSecond));
-  const b = median(baseRuns.map((x) => x.perSecond));
-  console.log(`job path: ${JOBS} small fetch jobs (304) x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, ${SOURCES} sources, median`);
-  console.log(`  fetch jobs (real handler)          ${fmt(r)} jobs/s   ${fmt(median(realRuns.map((x) => x.statementsPerJob)), 1)} Postgres statements/job`);
-  console.log(`  baseline: BullMQ + job_run rows    ${fmt(b)} jobs/s   ${fmt(median(baseRuns.map((x) => x.statementsPerJob)), 1)} Postgres statements/job`);
-  console.log(`  ratio                              ${fmt(r / b, 2)}x of the bookkeeping baseline`);
+  const range = (xs: number[], digits = 0) => `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}-${fmt(Math.max(...xs), digits)})`;
+  const line = (label: string, runs: Round[]) =>
+    console.log(
+      `  ${label.padEnd(34)} ${range(runs.map((x) => x.perSecond))} jobs/s   ${fmt(median(runs.map((x) => x.statementsPerJob)), 1)} Postgres statements/job   ${fmt(median(runs.map((x) => x.redisPerJob)), 1)} Redis commands/job   ${range(runs.map((x) => x.cpuMsPerJob), 2)} CPU ms/job`,
+    );
+  console.log(`job path: ${JOBS} small fetch jobs (304) x ${ROUNDS} rounds, concurrency ${CONCURRENCY}, ${SOURCES} sources, median (min-max)`);
+  line('fetch jobs (real handler)', realRuns);
+  line('baseline: BullMQ + job_run rows', baseRuns);
+  // Each round's ratio against the baseline measured just before it: the figure to judge by.
+  console.log(`  ratio                              ${range(realRuns.map((x, i) => x.perSecond / baseRuns[i]!.perSecond), 2)}x of the bookkeeping baseline`);
+  // This process's CPU per job (the local feed server's share included): what the job path
+  // costs beside how long it waits; it too inflates when other processes compete for the cores.
+  console.log(`  CPU per job                        ${range(realRuns.map((x, i) => x.cpuMsPerJob / baseRuns[i]!.cpuMsPerJob), 2)}x the baseline's`);
 }
 
 type ArticleRow = { externalId: string; url: string; urlKey: string; title: string; publishedAt: Date; sentiment: number };
@@ -224,7 +266,7 @@ async function main(): Promise<void> {
   server.closeAllConnections();
 
   await jobPath(orm, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  await bulkInsert(orm);
+  if (!process.argv.includes('--job-path-only')) await bulkInsert(orm);
 }
 
 try {

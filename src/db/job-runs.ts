@@ -64,7 +64,15 @@ export async function openRunReading(em: EntityManager, start: RunStart, sourceI
   const { run_id, found, ...source } = row;
   // The left join types every column nullable; a row whose key matched has them as stored.
   // Its id is the key it matched on: the converted `id` column may be read as job_run's (a number).
-  return { runId: Number(run_id), source: found ? ({ ...source, id: sourceId } as Selectable<DB['source']>) : undefined };
+  return { runId: Number(run_id), source: found ? ({ ...source, id: sourceId } as SourceRow) : undefined };
+}
+
+/** A source row as openRunReading and readSource return it. */
+export type SourceRow = Selectable<DB['source']>;
+
+/** Reads one source row (the fetch path's re-read under the lease, see fetch.job.ts). */
+export async function readSource(em: EntityManager, sourceId: string): Promise<SourceRow | undefined> {
+  return sql(em).selectFrom('source').selectAll().where('id', '=', sourceId).executeTakeFirst();
 }
 
 /**

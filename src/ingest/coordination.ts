@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { ByteBudget } from './byte-budget.ts';
+import { claimFetch, type ClaimAttempt } from './fetch-claim.ts';
 import { acquireHostSlot, type HostPoliteness, type SlotAttempt } from './host-slots.ts';
 import { keyUnder, redisOf, type RedisLike } from './redis-scripts.ts';
 import { acquireSourceLease, type LeaseAttempt } from './source-lease.ts';
@@ -11,6 +12,8 @@ import { acquireSourceLease, type LeaseAttempt } from './source-lease.ts';
 export interface FetchCoordination {
   lease(sourceId: string, onRenewError: (err: unknown) => void): Promise<LeaseAttempt>;
   hostSlot(host: string, holder: string): Promise<SlotAttempt>;
+  /** The lease and a slot on `host` in one round trip (see fetch-claim.ts); `holder` names the slot. */
+  claim(sourceId: string, host: string, holder: string, onRenewError: (err: unknown) => void): Promise<ClaimAttempt>;
   readonly politeness: HostPoliteness;
   readonly budget: ByteBudget;
 }
@@ -26,6 +29,8 @@ export function createFetchCoordination(
   return {
     lease: (sourceId, onRenewError) => acquireSourceLease(client(), keyUnder(queue, 'fetch-lease', sourceId), { onRenewError }),
     hostSlot: (host, holder) => acquireHostSlot(client(), keyUnder(queue, 'host', host), options.politeness, holder, slotHoldMs),
+    claim: (sourceId, host, holder, onRenewError) =>
+      claimFetch(client(), { lease: keyUnder(queue, 'fetch-lease', sourceId), host: keyUnder(queue, 'host', host) }, { politeness: options.politeness, slotHoldMs, holder, onRenewError }),
     politeness: options.politeness,
     budget: new ByteBudget(options.parseBudgetBytes),
   };

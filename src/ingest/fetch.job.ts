@@ -1,11 +1,12 @@
 import { DelayedError, type Job } from 'bullmq';
 import { errorMessage, PermanentError } from '../errors.ts';
 import type { JobStats } from '../db/entities.ts';
-import { closeRunWith, openRunReading } from '../db/job-runs.ts';
+import { closeRunWith, openRunReading, readSource, type SourceRow } from '../db/job-runs.ts';
 import type { Handler } from '../queues/context.ts';
 import type { Queues } from '../queues/queues.ts';
 import { acceptHeader, parseSource, requestUrl } from '../sources/index.ts';
-import { retryDelayMs } from './host-slots.ts';
+import { retryDelayMs, type HeldSlot } from './host-slots.ts';
+import type { SourceLease } from './source-lease.ts';
 import { ingestItems } from './persist.ts';
 import { keyItems, prepareKeyed } from './prepare.ts';
 import { failureWrite, recordFailure, recordSuccess, successWrite } from './source-state.ts';
@@ -14,10 +15,18 @@ import { failureWrite, recordFailure, recordSuccess, successWrite } from './sour
 const BUSY_SOURCE_RETRY_MS = 1_000;
 
 /**
- * fetch{sourceId}: take the source's lease (Redis) -> conditional GET within the host's
- * politeness limits -> parse -> score + match -> ONE short transaction that checks the
- * lease's fencing token and stores articles, links, dirty marks, the source's state and this
- * job_run row together. No database connection is held during the HTTP exchange.
+ * fetch{sourceId}: read the source (Postgres) -> take the source's lease and a politeness
+ * slot on its host together (Redis, one script) -> conditional GET -> parse -> score + match
+ * -> ONE short transaction that checks the lease's fencing token and stores articles, links,
+ * dirty marks, the source's state and this job_run row together. No database connection is
+ * held during the HTTP exchange.
+ *
+ * The row is read before the lease is taken (the host to claim a slot on comes from it), so
+ * the handler only trusts that read when the fencing token proves no fetch could have
+ * committed after it: the token is the stored fence + 1 (every earlier holder either
+ * committed before the read or is fenced out). Otherwise it reads the row again, under the
+ * lease. A small 304 fetch thus costs two statements and two Redis commands, one of which
+ * (the release) it does not wait for.
  *
  * Scheduled runs skip when another fetch of the source holds the lease; manual runs (CLI,
  * board) wait for it. Both wait for a busy host by going back to the delayed set (not by
@@ -27,39 +36,87 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
   const { config, http, scorer, entities, queues, coordination } = services;
   // Jobs made by a scheduler carry its key; a manual run (CLI, board) does not.
   const scheduled = job.repeatJobKey !== undefined;
+  const onRenewError = (err: unknown) => log.warn({ err }, 'could not renew the fetch lease (the commit is fenced either way)');
+  const unknownSource = () => new PermanentError(`fetch ${sourceId}: unknown source (not in the source table; is it in ${config.sourcesFile}?)`);
+  /** Why a scheduled run of `source` does not fetch now, or null. Manual runs always fetch. */
+  const skipOf = (row: SourceRow, now: Date): JobStats | null => {
+    if (!scheduled) return null;
+    if (!row.enabled) return { skipped: 'disabled' };
+    if (job.attemptsMade === 0 && row.backoff_until && row.backoff_until > now) {
+      return { skipped: 'backoff', backoff_until: row.backoff_until.toISOString(), consecutive_failures: row.consecutive_failures };
+    }
+    return null;
+  };
 
-  const attempt = await coordination.lease(sourceId, (err) => log.warn({ err }, 'could not renew the fetch lease (the commit is fenced either way)'));
-  if (!attempt.acquired) {
+  // Round trip 1 (Postgres): open this attempt's job_run row and read the source, in one statement.
+  const opened = await openRunReading(em, run.start, sourceId);
+  run.opened(opened.runId);
+  let source = opened.source;
+  if (!source) throw unknownSource();
+  let slotHost = hostOf(source);
+
+  // Round trip 2 (Redis): the lease and the host slot in one script. A scheduled run that the
+  // row says will skip takes the lease alone (it confirms the skip under the lease), so a run
+  // that sends no request never stamps its host's interval.
+  const holder = job.id ?? 'job';
+  let lease: SourceLease;
+  let slot: HeldSlot | undefined;
+  const busySource = (heldForMs: number): Promise<JobStats> => {
     if (scheduled) {
       log.info('another fetch of this source is running: skipping');
-      return { skipped: 'concurrent' };
+      return Promise.resolve({ skipped: 'concurrent' });
     }
-    return defer(job, token, Math.min(attempt.heldForMs, BUSY_SOURCE_RETRY_MS) + Math.random() * 250, 'another fetch of this source is running');
+    return defer(job, token, Math.min(heldForMs, BUSY_SOURCE_RETRY_MS) + Math.random() * 250, 'another fetch of this source is running');
+  };
+  if (slotHost !== undefined && skipOf(source, new Date()) === null) {
+    const claim = await coordination.claim(sourceId, slotHost, holder, onRenewError);
+    if (!claim.acquired) {
+      if (claim.busy === 'source') return busySource(claim.heldForMs);
+      return defer(job, token, retryDelayMs(claim.retryInMs, coordination.politeness), `host ${slotHost} is at its politeness limit`);
+    }
+    lease = claim.lease;
+    slot = claim.slot;
+  } else {
+    const attempt = await coordination.lease(sourceId, onRenewError);
+    if (!attempt.acquired) return busySource(attempt.heldForMs);
+    lease = attempt.lease;
   }
-  const lease = attempt.lease;
   let unknown = false;
   try {
-    // Round trip 1: open this attempt's job_run row and read the source, in one statement.
-    const opened = await openRunReading(em, run.start, sourceId);
-    run.opened(opened.runId);
-    const source = opened.source;
-    if (!source) {
-      unknown = true;
-      throw new PermanentError(`fetch ${sourceId}: unknown source (not in the source table; is it in ${config.sourcesFile}?)`);
+    await lease.ensureAbove(source.fence);
+    if (lease.token !== source.fence + 1) {
+      // A fetch was granted the source after the last commit the read saw (it skipped, was
+      // deferred, failed before committing, or committed after the read): read again, under the lease.
+      const fresh = await readSource(em, sourceId);
+      if (!fresh) {
+        unknown = true;
+        throw unknownSource();
+      }
+      source = fresh;
     }
     const now = new Date();
-    if (scheduled && !source.enabled) return { skipped: 'disabled' };
-    if (scheduled && job.attemptsMade === 0 && source.backoff_until && source.backoff_until > now) {
-      log.info({ backoff_until: source.backoff_until, failures: source.consecutive_failures }, 'source is backing off: skipping this run');
-      return { skipped: 'backoff', backoff_until: source.backoff_until.toISOString(), consecutive_failures: source.consecutive_failures };
+    const skip = skipOf(source, now);
+    // When only the row read again says skip (a rare race), the claim already stamped the
+    // host's last start for a request never sent: politeness errs on the strict side.
+    if (skip) {
+      if (skip.skipped === 'backoff') log.info({ backoff_until: source.backoff_until, failures: source.consecutive_failures }, 'source is backing off: skipping this run');
+      return skip;
     }
-    await lease.ensureAbove(source.fence);
 
     try {
       const url = requestUrl(source.kind, source, now);
       const host = new URL(url).host;
-      const slot = await coordination.hostSlot(host, `${job.id ?? 'job'}:${lease.token}`);
-      if (!slot.acquired) return await defer(job, token, retryDelayMs(slot.retryInMs, coordination.politeness), `host ${host} is at its politeness limit`);
+      if (!slot || host !== slotHost) {
+        // Claimed with the lease alone, or the row read again names another host: a slot on this one.
+        const previous = slot;
+        slot = undefined;
+        previous?.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
+        const taken = await coordination.hostSlot(host, `${holder}:${lease.token}`);
+        if (!taken.acquired) return await defer(job, token, retryDelayMs(taken.retryInMs, coordination.politeness), `host ${host} is at its politeness limit`);
+        slot = taken;
+        slotHost = host;
+      }
+      const held = slot;
       let response: Awaited<ReturnType<typeof http.get>>;
       try {
         response = await http.get(url, {
@@ -69,14 +126,18 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
           signal: signal ? AbortSignal.any([signal, lease.lost]) : lease.lost,
           accept: acceptHeader(source.kind),
         });
-      } finally {
-        // Not awaited: the command leaves now (the next request to the host sees it freed),
-        // and the job does not wait a Redis round trip for a reply it does not need.
-        slot.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
+      } catch (err) {
+        held.release().catch((releaseErr: unknown) => log.warn({ err: releaseErr }, 'could not release the host slot (it lapses by itself)'));
+        throw err;
       }
+      // A 304 keeps its slot over its one closing statement and frees it with the lease, in one
+      // round trip; a body to parse and store frees it now (not awaited: the command leaves at
+      // once, and the job does not wait a round trip for a reply it does not need).
+      if (!response.notModified) held.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
 
       if (response.notModified) {
-        // Round trip 2: the fenced source write and the closing of the row, in one statement.
+        // Round trip 3 (Postgres): the fenced source write and the closing of the row, in one
+        // statement; then the lease and the slot are freed in one script (not waited for).
         const result = { fetched: 0, inserted: 0, not_modified: true };
         const closed = await closeRunWith(
           em,
@@ -150,9 +211,26 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
       throw err;
     }
   } finally {
-    await lease.release({ forget: unknown }).catch((err: unknown) => log.warn({ err }, 'could not release the fetch lease (it lapses by itself)'));
+    // Not awaited: the script is written now, before BullMQ hears the job finished, on the
+    // client every later claim from this process goes through, so Redis runs it before any
+    // of them (a claim from another process was never ordered after this job's end anyway).
+    // The job does not wait a round trip for a reply it does not need; on shutdown the
+    // client's QUIT goes out after it.
+    lease.release({ forget: unknown, slot }).catch((err: unknown) => log.warn({ err }, 'could not release the fetch lease (it lapses by itself)'));
   }
 };
+
+/**
+ * The host a source's request goes to, or undefined when its URL cannot be built: that error
+ * is raised again where the request is made, and recorded on the source like any failure.
+ */
+function hostOf(source: SourceRow): string | undefined {
+  try {
+    return new URL(requestUrl(source.kind, source, new Date())).host;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A fetch whose lease lapsed while it worked, and a newer fetch of the source committed first. */
 const SUPERSEDED = { skipped: 'superseded' } as const satisfies JobStats;

@@ -8,27 +8,44 @@ import { NOW_MS, runScript, type RedisLike } from './redis-scripts.ts';
  * when a host goes quiet.
  */
 
-// Returns 0 when the slot was taken, else how long to wait (ms) before asking again.
-const ACQUIRE = `${NOW_MS}
+/**
+ * Lua that sets `slotWait` to 0 when `key` has a slot free now (at most `concurrency` live
+ * holders, the last start at least `interval` ms ago), else to the ms to wait before asking
+ * again; lapsed holders are dropped on the way. Needs `now` (NOW_MS). Shared by the one-key
+ * script below and the fetch claim (lease + slot in one script, see fetch-claim.ts).
+ */
+export function slotCheckLua(key: string, concurrency: string, interval: string): string {
+  return `local slotWait = 0
 local live, earliest = 0, nil
-local fields = redis.call('HGETALL', KEYS[1])
+local fields = redis.call('HGETALL', ${key})
 for i = 1, #fields, 2 do
   local f, v = fields[i], tonumber(fields[i + 1])
   if f ~= 'last' then
-    if v <= now then redis.call('HDEL', KEYS[1], f)
+    if v <= now then redis.call('HDEL', ${key}, f)
     else
       live = live + 1
       if earliest == nil or v < earliest then earliest = v end
     end
   end
 end
-if live >= tonumber(ARGV[1]) then return math.max(1, earliest - now) end
-local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
-local interval = tonumber(ARGV[2])
-if now - last < interval then return last + interval - now end
-local ttl = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'last', now, ARGV[4], now + ttl)
-redis.call('PEXPIRE', KEYS[1], math.max(ttl, interval) * 2)
+if live >= tonumber(${concurrency}) then slotWait = math.max(1, earliest - now)
+else
+  local last = tonumber(redis.call('HGET', ${key}, 'last') or '0')
+  if now - last < tonumber(${interval}) then slotWait = last + tonumber(${interval}) - now end
+end`;
+}
+
+/** Lua that takes the slot `slotCheckLua` found free: `holder` until now + `ttl`. */
+export function slotTakeLua(key: string, holder: string, ttl: string, interval: string): string {
+  return `redis.call('HSET', ${key}, 'last', now, ${holder}, now + tonumber(${ttl}))
+redis.call('PEXPIRE', ${key}, math.max(tonumber(${ttl}), tonumber(${interval})) * 2)`;
+}
+
+// Returns 0 when the slot was taken, else how long to wait (ms) before asking again.
+const ACQUIRE = `${NOW_MS}
+${slotCheckLua('KEYS[1]', 'ARGV[1]', 'ARGV[2]')}
+if slotWait > 0 then return slotWait end
+${slotTakeLua('KEYS[1]', 'ARGV[4]', 'ARGV[3]', 'ARGV[2]')}
 return 0`;
 
 const RELEASE = `return redis.call('HDEL', KEYS[1], ARGV[1])`;
@@ -40,7 +57,40 @@ export interface HostPoliteness {
   minIntervalMs: number;
 }
 
-export type SlotAttempt = { acquired: true; release(): Promise<void> } | { acquired: false; retryInMs: number };
+/** A slot held for one request. */
+export interface HeldSlot {
+  /** The host's hash and this request's field in it. */
+  readonly key: string;
+  readonly holder: string;
+  /** Frees the slot; later calls do nothing. */
+  release(): Promise<void>;
+  /**
+   * Marks the slot freed without a command, for a caller that frees it in its own script
+   * (the fetch lease's release): true when it was still held and is now the caller's to free.
+   */
+  handOver(): boolean;
+}
+
+export type SlotAttempt = ({ acquired: true } & HeldSlot) | { acquired: false; retryInMs: number };
+
+/** The slot `holder` holds on `key`, freed once whichever way it is freed first. */
+export function heldSlot(redis: RedisLike, key: string, holder: string): HeldSlot {
+  let held = true;
+  return {
+    key,
+    holder,
+    async release() {
+      if (!held) return;
+      held = false;
+      await runScript(redis, RELEASE, key, holder);
+    },
+    handOver() {
+      const was = held;
+      held = false;
+      return was;
+    },
+  };
+}
 
 /**
  * Takes a slot for one request to a host, held at most `holdMs` (the HTTP deadline plus a
@@ -49,12 +99,7 @@ export type SlotAttempt = { acquired: true; release(): Promise<void> } | { acqui
 export async function acquireHostSlot(redis: RedisLike, key: string, limits: HostPoliteness, holder: string, holdMs: number): Promise<SlotAttempt> {
   const wait = Number(await runScript(redis, ACQUIRE, key, limits.concurrency, limits.minIntervalMs, holdMs, holder));
   if (wait > 0) return { acquired: false, retryInMs: wait };
-  return {
-    acquired: true,
-    release: async () => {
-      await runScript(redis, RELEASE, key, holder);
-    },
-  };
+  return { acquired: true, ...heldSlot(redis, key, holder) };
 }
 
 /**

@@ -4,7 +4,8 @@ import { Cluster, Redis } from 'ioredis';
 /**
  * The Redis client a producer Queue was built with, for the few single-key Lua scripts the
  * fetch path runs beside BullMQ (source leases, host slots, the metrics exporter lease).
- * Every script touches exactly one key, so they run unchanged on Redis Cluster.
+ * A script touches one key, or keys under one queue's prefix (one cluster slot), so they run
+ * unchanged on Redis Cluster.
  */
 export type RedisLike = Redis | Cluster;
 
@@ -25,4 +26,13 @@ export const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) *
 /** Runs a one-key script; results are integers (Lua numbers are truncated by Redis). */
 export async function runScript(redis: RedisLike, script: string, key: string, ...args: (string | number)[]): Promise<unknown> {
   return redis.eval(script, 1, key, ...args.map(String));
+}
+
+/**
+ * Runs a script over several keys. On Redis Cluster they must share a slot: the fetch path
+ * only passes keys under the ingest queue's prefix (see keyUnder), which a cluster
+ * deployment always hash-tags.
+ */
+export async function runMultiKeyScript(redis: RedisLike, script: string, keys: string[], ...args: (string | number)[]): Promise<unknown> {
+  return redis.eval(script, keys.length, ...keys, ...args.map(String));
 }

@@ -474,6 +474,34 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     expect(requestsTo('/cond.xml')).toHaveLength(3);
   });
 
+  it('the source row read before the lease is read again when a fetch committed after that read (its validators are sent, not the stale ones)', async () => {
+    const h = await startHarness();
+    expect((await runFetch(h, 'cond')).result).toMatchObject({ inserted: 8 });
+    expect(await sourceRow('cond')).toMatchObject({ etag: '"v1"' });
+    const fenceNow = async () => Number((await db.pool.query(`select fence from source where id = 'cond'`)).rows[0].fence);
+    const read = await fenceNow();
+    // Between this job's read and its claim, another worker is granted the source (token
+    // read + 1) and commits a 304 that stored "v2": the row this job read is stale.
+    const coordination = h.services.coordination;
+    const realClaim = coordination.claim;
+    coordination.claim = async (...args) => {
+      coordination.claim = realClaim;
+      const redis = workerRedis();
+      try {
+        await redis.hset(`${h.prefix}:fetch-lease:cond`, 'fence', String(read + 1));
+      } finally {
+        redis.disconnect();
+      }
+      await db.pool.query(`update source set etag = '"v2"', fence = $1 where id = 'cond'`, [read + 1]);
+      return realClaim(...args);
+    };
+    const second = await runFetch(h, 'cond');
+    expect(second.result).toEqual({ fetched: 0, inserted: 0, not_modified: true });
+    // Its token (read + 2) is not the fence it read + 1: it read the row again under the lease.
+    expect(requestsTo('/cond.xml').at(-1)!.headers['if-none-match']).toBe('"v2"');
+    expect(await fenceNow()).toBe(read + 2);
+  });
+
   it('429 with Retry-After: retried no sooner than Retry-After, then succeeds', async () => {
     const h = await startHarness();
     const delayed: { jobId: string; delay: number }[] = [];

@@ -1,0 +1,154 @@
+import { spawn } from 'node:child_process';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { claimFetch, type ClaimAttempt } from '../../src/ingest/fetch-claim.ts';
+import { acquireHostSlot } from '../../src/ingest/host-slots.ts';
+import { acquireSourceLease } from '../../src/ingest/source-lease.ts';
+import { REDIS_URL } from '../support/env.ts';
+import { eventually } from '../support/processes.ts';
+import { deletePrefix, testPrefix, workerRedis } from '../support/redis.ts';
+
+/**
+ * The fetch claim: a source's lease and a slot on its host in one script, freed in one. What
+ * it must keep from the two scripts it combines: one holder per source with a growing fencing
+ * token, per-host concurrency and minimum interval, across processes, and claims that lapse by
+ * themselves when their process is killed.
+ */
+describe('fetch claim: lease + host slot in one script (Redis)', () => {
+  let redis: Redis;
+  let other: Redis;
+  const prefix = testPrefix('claim');
+  const keys = (source: string, host = 'feeds.example') => ({ lease: `${prefix}:fetch-lease:${source}`, host: `${prefix}:host:${host}` });
+  const open = { concurrency: 64, minIntervalMs: 0 };
+  const children: ReturnType<typeof spawn>[] = [];
+
+  beforeAll(() => {
+    redis = workerRedis();
+    other = workerRedis();
+  });
+  afterEach(() => {
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    other?.disconnect();
+    await deletePrefix(prefix);
+  });
+
+  const claim = (client: Redis, source: string, options: { politeness?: typeof open; host?: string; ttlMs?: number; holder?: string } = {}) =>
+    claimFetch(client, keys(source, options.host), {
+      politeness: options.politeness ?? open,
+      slotHoldMs: options.ttlMs ?? 30_000,
+      ttlMs: options.ttlMs ?? 30_000,
+      holder: options.holder ?? 'job',
+    });
+  const granted = (attempt: ClaimAttempt) => {
+    if (!attempt.acquired) throw new Error(`expected a grant, got ${JSON.stringify(attempt)}`);
+    return attempt;
+  };
+
+  /** Runs test/ingest/support/claim-child.ts; resolves with its first JSON line. */
+  function child(source: string, options: { politeness: typeof open; ttlMs: number; after: 'release' | 'hold'; host?: string }) {
+    const k = keys(source, options.host);
+    const proc = spawn(
+      process.execPath,
+      [new URL('./support/claim-child.ts', import.meta.url).pathname, REDIS_URL, k.lease, k.host, `child-${source}`, String(options.politeness.concurrency), String(options.politeness.minIntervalMs), String(options.ttlMs), options.after],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(proc);
+    let out = '';
+    let err = '';
+    proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const lines = new Promise<Record<string, unknown>[]>((resolve, reject) => {
+      proc.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        const complete = out.split('\n').filter(Boolean);
+        if (complete.length >= (options.after === 'release' ? 2 : 1)) resolve(complete.map((l) => JSON.parse(l) as Record<string, unknown>));
+      });
+      proc.once('exit', (code) => reject(new Error(`claim-child exited ${code} before reporting: ${out}${err}`)));
+    });
+    return { proc, lines };
+  }
+
+  it('two workers racing for one source: exactly one is granted, with the next fencing token; the other is told the source is busy', async () => {
+    const attempts = await Promise.all([claim(redis, 'race'), claim(other, 'race')]);
+    const winners = attempts.filter((a) => a.acquired);
+    expect(winners).toHaveLength(1);
+    expect(attempts.find((a) => !a.acquired)).toMatchObject({ acquired: false, busy: 'source' });
+    const winner = granted(winners[0]!);
+    expect(winner.lease.token).toBe(1);
+    // The loser took nothing: the host has one holder, the winner's.
+    expect(Object.keys(await redis.hgetall(keys('race').host)).filter((f) => f !== 'last')).toEqual([`job:1`]);
+    await winner.lease.release({ slot: winner.slot });
+    expect(await redis.hgetall(keys('race').lease)).toEqual({ fence: '1' });
+    expect(Object.keys(await redis.hgetall(keys('race').host))).toEqual(['last']);
+    const next = granted(await claim(other, 'race'));
+    expect(next.lease.token).toBe(2);
+    await next.lease.release({ slot: next.slot });
+  });
+
+  it('interoperates with the one-key scripts: a lease or slot taken alone blocks the claim, and the claim blocks them', async () => {
+    const alone = await acquireSourceLease(redis, keys('mixed').lease);
+    if (!alone.acquired) throw new Error('lease not granted');
+    expect(await claim(other, 'mixed')).toMatchObject({ acquired: false, busy: 'source' });
+    await alone.lease.release();
+    const both = granted(await claim(other, 'mixed', { politeness: { concurrency: 1, minIntervalMs: 0 }, host: 'mixed.example' }));
+    expect(both.lease.token).toBe(2);
+    expect(await acquireHostSlot(redis, keys('mixed', 'mixed.example').host, { concurrency: 1, minIntervalMs: 0 }, 'x', 30_000)).toMatchObject({ acquired: false });
+    expect(await acquireSourceLease(redis, keys('mixed').lease)).toMatchObject({ acquired: false });
+    await both.lease.release({ slot: both.slot });
+    const slot = await acquireHostSlot(redis, keys('mixed', 'mixed.example').host, { concurrency: 1, minIntervalMs: 0 }, 'x', 30_000);
+    expect(slot.acquired).toBe(true);
+    if (slot.acquired) await slot.release();
+  });
+
+  it('the host limit holds across two processes: a busy host refuses the claim without taking the lease or a token', async () => {
+    const limits = { concurrency: 1, minIntervalMs: 0 };
+    const held = child('proc-a', { politeness: limits, ttlMs: 30_000, after: 'hold', host: 'shared.example' });
+    expect((await held.lines)[0]).toEqual({ acquired: true, token: 1 });
+    const refused = await claim(redis, 'proc-b', { politeness: limits, host: 'shared.example' });
+    expect(refused).toMatchObject({ acquired: false, busy: 'host' });
+    expect(refused.acquired === false && refused.busy === 'host' && refused.retryInMs > 0).toBe(true);
+    // No token burnt and no lease left behind on the source that did not get its slot.
+    expect(await redis.exists(keys('proc-b').lease)).toBe(0);
+    held.proc.kill('SIGKILL');
+  });
+
+  it('the minimum interval holds across processes: after another process started and freed its request, the host waits', async () => {
+    const limits = { concurrency: 4, minIntervalMs: 60_000 };
+    const done = child('interval-a', { politeness: limits, ttlMs: 30_000, after: 'release', host: 'interval.example' });
+    expect(await done.lines).toEqual([{ acquired: true, token: 1 }, { released: true }]);
+    const refused = await claim(redis, 'interval-b', { politeness: limits, host: 'interval.example' });
+    expect(refused.acquired === false && refused.busy === 'host' && refused.retryInMs > 30_000).toBe(true);
+    expect(await redis.exists(keys('interval-b').lease)).toBe(0);
+  });
+
+  it('kill -9 right after the claim: both the lease and the slot lapse by themselves, and the next holder gets a larger token', async () => {
+    const limits = { concurrency: 1, minIntervalMs: 0 };
+    const killed = child('killed', { politeness: limits, ttlMs: 1_500, after: 'hold', host: 'killed.example' });
+    expect((await killed.lines)[0]).toEqual({ acquired: true, token: 1 });
+    killed.proc.kill('SIGKILL');
+    await new Promise((resolve) => killed.proc.once('exit', resolve));
+    // Still held right after the kill (nothing freed it) ...
+    expect(await claim(redis, 'killed', { politeness: limits, host: 'killed.example' })).toMatchObject({ acquired: false, busy: 'source' });
+    expect(await claim(redis, 'killed-neighbour', { politeness: limits, host: 'killed.example' })).toMatchObject({ acquired: false, busy: 'host' });
+    // ... until its deadline passes on Redis' clock: then the source and the host are free again.
+    const next = await eventually(async () => {
+      const attempt = await claim(redis, 'killed', { politeness: limits, host: 'killed.example' });
+      return attempt.acquired ? attempt : null;
+    }, 20_000, 'the killed claim to lapse');
+    expect(next.lease.token).toBe(2);
+    await next.lease.release({ slot: next.slot });
+  });
+
+  it('a slot freed on its own is not freed again by the lease release, and the release frees only its own holder', async () => {
+    const limits = { concurrency: 2, minIntervalMs: 0 };
+    const first = granted(await claim(redis, 'own-a', { politeness: limits, host: 'own.example', holder: 'a' }));
+    const second = granted(await claim(other, 'own-b', { politeness: limits, host: 'own.example', holder: 'b' }));
+    await first.slot.release();
+    await first.lease.release({ slot: first.slot });
+    expect(Object.keys(await redis.hgetall(keys('own-a', 'own.example').host)).sort()).toEqual(['b:1', 'last']);
+    await second.lease.release({ slot: second.slot });
+    expect(Object.keys(await redis.hgetall(keys('own-b', 'own.example').host))).toEqual(['last']);
+  });
+});
