@@ -69,7 +69,7 @@ describe('consumingCheck', () => {
   });
 
   it('turns red when jobs wait past the limit while the worker has free slots, and green once they run', async () => {
-    const check = consumingCheck(workers.workers, queues, 60_000);
+    const check = consumingCheck(workers, queues, 60_000);
     await expect(check.check()).resolves.toBeUndefined();
 
     // A worker that stopped consuming (as after a bad Redis reconnect) while producers still add jobs.
@@ -83,7 +83,7 @@ describe('consumingCheck', () => {
   });
 
   it('ignores a fresh backlog', async () => {
-    const check = consumingCheck(workers.workers, queues, 60_000);
+    const check = consumingCheck(workers, queues, 60_000);
     await stopConsuming('drain-2');
     await queues.ingest.add('fetch', { sourceId: 'fresh' });
     await expect(check.check()).resolves.toBeUndefined();
@@ -92,7 +92,7 @@ describe('consumingCheck', () => {
   });
 
   it('liveness: the stall watch reports a wedged consumer once (onStall), and recovers when it consumes again', async () => {
-    const check = consumingCheck(workers.workers, queues, 60_000);
+    const check = consumingCheck(workers, queues, 60_000);
     const stalls: string[] = [];
     const watch = watchForStall(check, { intervalMs: 100, log: pino({ level: 'silent' }), onStall: (reason) => stalls.push(reason) });
     try {
