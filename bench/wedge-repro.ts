@@ -6,13 +6,15 @@
  * restart the worker must complete a job within RESUME_MS; a round where it does not is a wedge,
  * and the script prints what the worker and its blocking client were doing.
  *
- *   node bench/wedge-repro.ts                 # 10 restarts, BullMQ worker as-is
- *   ROUNDS=20 WATCHDOG=1 node bench/wedge-repro.ts   # with the consumption watchdog (workers.ts)
+ *   node bench/wedge-repro.ts                          # 10 restarts, worker clients as shipped
+ *   READY_CHECK=1 node bench/wedge-repro.ts            # clients as before the fix (cluster ready check on)
+ *   READY_CHECK=1 WATCHDOG=1 node bench/wedge-repro.ts # ... with the consumption watchdog curing the wedge
  *
  * Prints one line per restart and a summary: restarts, wedged (no job within RESUME_MS), and
  * with the watchdog how many rounds it had to recover.
  */
 import { Queue, Worker } from 'bullmq';
+import { Cluster } from 'ioredis';
 import { createRedis, type RedisClient } from '../src/queues/connection.ts';
 import { queuePrefix } from '../src/queues/keys.ts';
 import { watchConsumption, type ConsumptionWatch } from '../src/queues/consumption.ts';
@@ -24,6 +26,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 10);
 const OUTAGE_MS = Number(process.env.OUTAGE_MS ?? 5_000);
 const RESUME_MS = Number(process.env.RESUME_MS ?? 40_000);
 const WATCHDOG = process.env.WATCHDOG === '1';
+const READY_CHECK = process.env.READY_CHECK === '1';
 
 const teardown = new Teardown();
 const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
@@ -44,6 +47,9 @@ let moveToActiveCalls = 0;
 const connections: RedisClient[] = [];
 const makeWorker = (): Worker => {
   const connection = createRedis(cluster.url, 'worker');
+  // READY_CHECK=1: the worker clients as they were before the fix (cluster ready check on), to
+  // reproduce the wedge and show the watchdog curing it. Read at connect time, so set before it.
+  if (READY_CHECK && connection instanceof Cluster) connection.options.enableReadyCheck = true;
   connection.on('error', () => undefined);
   connections.push(connection);
   const w = new Worker(
@@ -202,7 +208,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
   await sleep(3_000);
 }
-console.log(JSON.stringify({ summary: true, restarts: ROUNDS, wedged, watchdog: WATCHDOG, recoveries, completed }));
+console.log(JSON.stringify({ summary: true, restarts: ROUNDS, wedged, readyCheck: READY_CHECK, watchdog: WATCHDOG, recoveries, completed }));
 watch?.stop();
 await Promise.race([worker.close(true), sleep(3_000)]).catch(() => undefined);
 await queue.close().catch(() => undefined);
