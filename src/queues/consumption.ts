@@ -59,21 +59,33 @@ export interface ConsumptionWatchOptions {
  * master of its queue's slot restarts, with no error and both connections "ready" (see
  * docs/scaling.md): the worker needs a fresh Worker, not a process restart. Every `intervalMs`
  * this looks for "a job has been due for `stallMs`, this process has free slots on the queue and
- * has started nothing on it for `stallMs`" and then recreates the queue's Worker. A paused or
- * closing worker is left alone (a pause is deliberate; /readyz still reports it).
+ * has started nothing on it for `stallMs`, and Redis has answered for `stallMs`" and then
+ * recreates the queue's Worker. A paused or closing worker is left alone (a pause is
+ * deliberate; /readyz still reports it).
  */
 export function watchConsumption(options: ConsumptionWatchOptions): ConsumptionWatch {
   let busy = false;
+  // Since when every look at the queue has succeeded. Right after a Redis outage every job due
+  // during it is overdue while a healthy Worker may still be in BullMQ's retry delay (up to
+  // 15 s): only a Worker that stays idle once Redis has answered for `stallMs` is wedged.
+  let reachableSince: number | null = null;
   const tick = async () => {
     if (busy) return;
     busy = true;
     try {
       const worker = options.worker();
       if (worker.closing || worker.isPaused()) return;
+      const lookStarted = Date.now();
+      const overdue = await mostOverdue(options.queue).catch((err: unknown) => {
+        reachableSince = null;
+        throw err;
+      });
+      // A slow look met an outage too: a worker client's commands wait for Redis instead of failing.
+      if (reachableSince === null || Date.now() - lookStarted > Math.max(2_000, options.intervalMs)) reachableSince = Date.now();
+      if (Date.now() - reachableSince < options.stallMs) return;
       if (options.running() >= options.concurrency) return;
       const idleMs = Date.now() - options.lastStartedAt();
       if (idleMs < options.stallMs) return;
-      const overdue = await mostOverdue(options.queue);
       if (!overdue || overdue.overdueMs < options.stallMs) return;
       // The worker may have started a job while we looked.
       if (options.worker() !== worker || Date.now() - options.lastStartedAt() < options.stallMs) return;
