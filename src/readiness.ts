@@ -46,7 +46,8 @@ export function consumingCheck(workers: Pick<WorkerSet, 'workers' | 'running'>, 
         // A busy worker that leaves jobs due is slow, not wedged.
         if (workers.running(queue) >= (worker.opts.concurrency ?? 1)) continue;
         const overdue = await mostOverdue(queues[queue]);
-        if (overdue && overdue.overdueMs > stallMs) problems.push(`${queue}: ${describeOverdue(overdue)} with free worker slots`);
+        // A queue paused by an operator (the board) is not a wedge: its jobs wait on purpose.
+        if (overdue && overdue.overdueMs > stallMs && !(await queues[queue].isPaused())) problems.push(`${queue}: ${describeOverdue(overdue)} with free worker slots`);
       }
       if (problems.length) throw new NotConsumingError(`not consuming: ${problems.join('; ')}`);
     },

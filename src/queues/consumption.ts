@@ -60,8 +60,8 @@ export interface ConsumptionWatchOptions {
  * docs/scaling.md): the worker needs a fresh Worker, not a process restart. Every `intervalMs`
  * this looks for "a job has been due for `stallMs`, this process has free slots on the queue and
  * has started nothing on it for `stallMs`, and Redis has answered for `stallMs`" and then
- * recreates the queue's Worker. A paused or closing worker is left alone (a pause is
- * deliberate; /readyz still reports it).
+ * recreates the queue's Worker. A paused or closing Worker, or a paused queue, is left alone
+ * (a pause is deliberate; /readyz still reports a paused Worker).
  */
 export function watchConsumption(options: ConsumptionWatchOptions): ConsumptionWatch {
   let busy = false;
@@ -87,6 +87,8 @@ export function watchConsumption(options: ConsumptionWatchOptions): ConsumptionW
       const idleMs = Date.now() - options.lastStartedAt();
       if (idleMs < options.stallMs) return;
       if (!overdue || overdue.overdueMs < options.stallMs) return;
+      // A queue paused by an operator (the board) keeps its jobs waiting on purpose.
+      if (await options.queue.isPaused()) return;
       // The worker may have started a job while we looked.
       if (options.worker() !== worker || Date.now() - options.lastStartedAt() < options.stallMs) return;
       options.log.warn(

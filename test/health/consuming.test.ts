@@ -106,6 +106,18 @@ describe('consumingCheck', () => {
     workers.workers.ingest.resume();
   });
 
+  it('ignores a queue paused by an operator (the board): its jobs wait on purpose', async () => {
+    const check = consumingCheck(workers, queues, 60_000);
+    await queues.ingest.pause();
+    try {
+      await queues.ingest.add('fetch', { sourceId: 'held' }, { timestamp: Date.now() - 120_000 });
+      await expect(check.check()).resolves.toBeUndefined();
+    } finally {
+      await queues.ingest.resume();
+    }
+    await eventually(async () => handled.includes('held'), 20_000, 'held job consumed after the queue resumed');
+  });
+
   it('ignores a fresh backlog', async () => {
     const check = consumingCheck(workers, queues, 60_000);
     await stopConsuming('drain-2');
