@@ -208,10 +208,19 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
       closing = true;
       for (const w of watchdogs) w.stop();
       let forced = false;
-      const instances = QUEUE_NAMES.flatMap((queue) => [states[queue].current, ...states[queue].retired]);
+      const current = QUEUE_NAMES.map((queue) => states[queue].current);
+      const retired = QUEUE_NAMES.flatMap((queue) => [...states[queue].retired]);
+      const instances = [...current, ...retired];
+      // A replaced Worker's fetch loop may never return (that is why it was replaced), so its
+      // close() would never resolve: wait for its jobs instead, then close it forced.
+      const finish = async (instance: Instance) => {
+        if (!retired.includes(instance)) return instance.worker.close();
+        while (instance.running > 0) await sleep(200);
+        await closeForced(instance);
+      };
       await Promise.all(
         instances.map((instance) =>
-          withDeadline(instance.worker.close(), graceMs, async () => {
+          withDeadline(finish(instance), graceMs, async () => {
             forced = true;
             options.log.warn({ queue: instance.worker.name, grace_ms: graceMs }, 'active jobs did not finish in time: aborting them');
             instance.worker.cancelAllJobs('shutdown grace period over');

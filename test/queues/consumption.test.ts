@@ -31,6 +31,11 @@ describe('consumption watchdog', () => {
   const long = new Promise<void>((resolve) => {
     releaseLong = resolve;
   });
+  let releaseLast: () => void = () => undefined;
+  const last = new Promise<void>((resolve) => {
+    releaseLast = resolve;
+  });
+  let closed = false;
 
   beforeAll(async () => {
     db = await createTestDatabase('consumption');
@@ -42,6 +47,7 @@ describe('consumption watchdog', () => {
     const handlers: HandlerMap = {
       fetch: async ({ sourceId }) => {
         if (sourceId === 'long') await long;
+        if (sourceId === 'last') await last;
         handled.push(sourceId);
         return {};
       },
@@ -70,7 +76,8 @@ describe('consumption watchdog', () => {
 
   afterAll(async () => {
     releaseLong();
-    await workers.close(5_000);
+    releaseLast();
+    if (!closed) await workers.close(5_000);
     await closeQueues(queues);
     redis.disconnect();
     await deletePrefix(prefix);
@@ -94,11 +101,16 @@ describe('consumption watchdog', () => {
     }
   });
 
-  it('replaces a Worker whose blocking wait hangs, while the job it runs keeps its lock and runs once', async () => {
+  /** From its next blocking wait on, the queue's current Worker never fetches again (the issue 9 hang). */
+  function wedge(): Worker {
     const wedged: Worker = workers.workers.ingest;
-    // From its next blocking wait on, this Worker never fetches again (the issue 9 hang).
     const backend = wedged.getBackend() as unknown as { waitForJob: () => Promise<null> };
     backend.waitForJob = () => new Promise<null>(() => undefined);
+    return wedged;
+  }
+
+  it('replaces a Worker whose blocking wait hangs, while the job it runs keeps its lock and runs once', async () => {
+    const wedged = wedge();
     // One slot busy with a job that outlives the replacement; the other slot is wedged.
     const longJob = await queues.ingest.add('fetch', { sourceId: 'long' });
     await eventually(async () => (await queues.ingest.getActiveCount()) === 1 && workers.running('ingest') === 1, 20_000, 'long job running');
@@ -110,7 +122,7 @@ describe('consumption watchdog', () => {
     expect(wedged.isPaused()).toBe(true);
     expect(logLines.some((l) => /"queue":"ingest"/.test(l) && /worker not consuming: a delayed job is \d+s past its time and no job started for \d+s with free slots; recreating this queue's worker/.test(l))).toBe(true);
     expect((await metrics.render()).body).toMatch(/newspulse_worker_recreated_total\{queue="ingest"\} 1\b/);
-    expect(await queues.ingest.getJobState(due.id!)).toBe('completed');
+    await eventually(async () => (await queues.ingest.getJobState(due.id!)) === 'completed', 20_000, 'due job completed');
 
     // Several lock durations later the long job is still the replaced Worker's, not re-run.
     await new Promise((resolve) => setTimeout(resolve, 5_000));
@@ -122,5 +134,22 @@ describe('consumption watchdog', () => {
     // Its jobs done, the replaced Worker is closed.
     await eventually(async () => Boolean(wedged.closing), 20_000, 'replaced worker closed');
     expect(workers.running('ingest')).toBe(0);
+  });
+
+  it('shutdown waits for the job a replaced Worker still runs, then closes it without forcing', async () => {
+    const wedged = wedge();
+    const lastJob = await queues.ingest.add('fetch', { sourceId: 'last' });
+    await eventually(async () => (await queues.ingest.getJobState(lastJob.id!)) === 'active' && workers.running('ingest') === 1, 20_000, 'last job running');
+    await queues.ingest.add('fetch', { sourceId: 'due-2' }, { delay: 100 });
+    await eventually(async () => handled.includes('due-2'), 20_000, 'due job run by the replacement Worker');
+    expect(workers.workers.ingest).not.toBe(wedged);
+
+    // The replaced Worker's fetch loop never returns, so its own close() would not either.
+    closed = true;
+    const closing = workers.close(10_000);
+    setTimeout(releaseLast, 500);
+    expect(await closing).toEqual({ forced: false });
+    expect(handled.filter((id) => id === 'last')).toEqual(['last']);
+    expect(await queues.ingest.getJobState(lastJob.id!)).toBe('completed');
   });
 });
