@@ -58,7 +58,7 @@ async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<{ ok:
  * The probes. It listens first thing, before migrations and scheduler sync, so a slow start is
  * "starting", not "connection refused":
  * - /livez (and /healthz, the same): 200 while the process makes progress; 503 once its workers
- *   are wedged (jobs waiting past READINESS_STALL with free slots). Wire the orchestrator's
+ *   are wedged (jobs due past READINESS_STALL, waiting or delayed, with free slots). Wire the orchestrator's
  *   liveness probe here: a restart is the cure for a wedged consumer.
  * - /readyz: 503 "starting" until start finished, then 200 only when every check passes
  *   (Postgres, Redis, workers consuming). Wire readiness here: it also goes red during a

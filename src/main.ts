@@ -50,7 +50,7 @@ environment (empty = unset):
   ARTICLE_RETENTION_DAYS  90: raw articles older than this are pruned
   JOB_RUN_RETENTION_DAYS  30: job_run rows older than this are pruned
   ROLLUP_DEBOUNCE         2s: delay of the refresh that follows an ingest
-  READINESS_STALL         60s: jobs waiting this long with free worker slots = workers stalled
+  READINESS_STALL         60s: jobs due this long with free worker slots = workers stalled
   EXIT_ON_STALL           false: true exits 1 on a stall, so a plain restart policy recovers it
   API_PORT, API_HOST      3001, 127.0.0.1: read API + dashboard (non-loopback needs an API key or BOARD_PASSWORD)
   API_CORS_ORIGINS        unset: comma-separated origins allowed by CORS

@@ -62,6 +62,12 @@ export class Metrics {
   });
   readonly #articles = new Counter({ name: 'newspulse_articles_inserted_total', help: 'New articles stored', registers: [this.registry] });
   readonly #fetches = new Counter({ name: 'newspulse_fetches_total', help: 'Fetch attempts by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly #recreated = new Counter({
+    name: 'newspulse_worker_recreated_total',
+    help: "Times the consumption watchdog replaced a queue's wedged BullMQ Worker in-process",
+    labelNames: ['queue'],
+    registers: [this.registry],
+  });
   readonly #exporter = new Gauge({ name: 'newspulse_metrics_exporter', help: '1 when this process exports the global gauges (exactly one process should)', registers: [this.registry] });
   readonly #elect: (() => Promise<boolean>) | undefined;
 
@@ -149,6 +155,11 @@ export class Metrics {
     if (job !== 'fetch') return;
     this.#fetches.inc({ outcome: fetchOutcome(outcome, stats) });
     if (stats && typeof stats.inserted === 'number' && stats.inserted > 0) this.#articles.inc(stats.inserted);
+  }
+
+  /** Called by the consumption watchdog (queues/consumption.ts) each time it replaces a wedged Worker. */
+  recordWorkerRecreated(queue: string): void {
+    this.#recreated.inc({ queue });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

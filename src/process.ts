@@ -132,10 +132,12 @@ export async function startWorkerProcess(config: Config, log: Logger, shutdown: 
     },
     // rollup 2: a refresh runs beside a long rebuild instead of queueing behind it (day locks keep them exact).
     concurrency: { ingest: config.ingestConcurrency, rollup: 2, maintenance: 1 },
+    // Replaces a queue's Worker that stopped fetching (after a cluster master restart: queues/consumption.ts).
+    consumptionWatch: { queues },
   });
   shutdown.add('workers', () => workerSet.close(config.shutdownGraceMs));
 
-  const consuming = consumingCheck(workerSet.workers, queues, config.readinessStallMs);
+  const consuming = consumingCheck(workerSet, queues, config.readinessStallMs);
   const stallWatch = watchForStall(consuming, {
     intervalMs: Math.min(15_000, Math.max(1_000, Math.round(config.readinessStallMs / 4))),
     log,

@@ -1,10 +1,11 @@
-import type { Worker } from 'bullmq';
 import type { Orm } from './db/orm.ts';
 import type { Liveness, ReadinessCheck } from './health.ts';
 import type { Logger } from './logger.ts';
-import { QUEUE_NAMES, type QueueName } from './queues/catalogue.ts';
+import { QUEUE_NAMES } from './queues/catalogue.ts';
 import type { Queues } from './queues/queues.ts';
 import type { RedisClient } from './queues/connection.ts';
+import { describeOverdue, mostOverdue } from './queues/consumption.ts';
+import type { WorkerSet } from './queues/workers.ts';
 
 /** Jobs waiting longer than this while a worker has free slots mean the worker is not consuming. */
 export const DEFAULT_STALL_MS = 60_000;
@@ -24,37 +25,29 @@ export function redisCheck(redis: RedisClient): ReadinessCheck {
 
 /**
  * Progress, not PING: BullMQ has a known failure mode where a worker stops consuming
- * after a Redis reconnect while producers still work. A queue whose oldest waiting job
- * has waited longer than `stallMs`, while its worker is below its concurrency, is wedged.
+ * after a Redis reconnect while producers still work. A queue with a job due for longer than
+ * `stallMs` (waiting, or delayed past its time: a worker that stopped fetching no longer
+ * promotes delayed jobs, so scheduled jobs pile up there, not in wait), while this process
+ * has free slots on it, is wedged. The consumption watchdog (queues/consumption.ts) replaces
+ * a wedged Worker well before this limit; this check reports a wedge it did not cure.
  */
-export function consumingCheck(workers: Record<QueueName, Worker>, queues: Queues, stallMs = DEFAULT_STALL_MS): ReadinessCheck {
-  // Jobs this process is running, per queue: a busy worker that leaves jobs waiting is slow, not wedged.
-  const active: Record<string, number> = Object.fromEntries(QUEUE_NAMES.map((q) => [q, 0]));
-  for (const queue of QUEUE_NAMES) {
-    workers[queue].on('active', () => {
-      active[queue]! += 1;
-    });
-    const done = () => {
-      active[queue] = Math.max(0, active[queue]! - 1);
-    };
-    workers[queue].on('completed', done);
-    workers[queue].on('failed', done);
-  }
+export function consumingCheck(workers: Pick<WorkerSet, 'workers' | 'running'>, queues: Queues, stallMs = DEFAULT_STALL_MS): ReadinessCheck {
   return {
     name: 'workers',
     async check() {
       const problems: string[] = [];
       for (const queue of QUEUE_NAMES) {
-        const worker = workers[queue];
-        // Closed is certain; paused or wedged shows as jobs left waiting, checked below.
+        const worker = workers.workers[queue];
+        // Closed is certain; paused or wedged shows as jobs left due, checked below.
         if (worker.closing) {
           problems.push(`${queue}: worker closed`);
           continue;
         }
-        if ((active[queue] ?? 0) >= (worker.opts.concurrency ?? 1)) continue;
-        const [oldest] = await queues[queue].getJobs(['wait'], 0, 0, true);
-        const waited = oldest ? Date.now() - oldest.timestamp - (oldest.opts.delay ?? 0) : 0;
-        if (waited > stallMs) problems.push(`${queue}: oldest waiting job has waited ${Math.round(waited / 1000)}s with free worker slots`);
+        // A busy worker that leaves jobs due is slow, not wedged.
+        if (workers.running(queue) >= (worker.opts.concurrency ?? 1)) continue;
+        const overdue = await mostOverdue(queues[queue]);
+        // A queue paused by an operator (the board) is not a wedge: its jobs wait on purpose.
+        if (overdue && overdue.overdueMs > stallMs && !(await queues[queue].isPaused())) problems.push(`${queue}: ${describeOverdue(overdue)} with free worker slots`);
       }
       if (problems.length) throw new NotConsumingError(`not consuming: ${problems.join('; ')}`);
     },

@@ -51,7 +51,17 @@ export function createRedisFor(target: RedisTarget, role: RedisRole, extra: Redi
     // A producer with the offline queue off would fail its first command: the slot map is
     // not loaded yet. Its connect() is bounded by the ready timeout in connectWithin instead.
     enableOfflineQueue: true,
-    enableReadyCheck: true,
+    // Workers: no cluster ready check. When it fails (CLUSTER INFO says cluster_state:fail, as
+    // it does for seconds after a master restart) ioredis 6 reconnects from inside connect()
+    // after dropping that call's close listener, so the promise connect() returned never
+    // settles. BullMQ awaits exactly that promise when it resets its blocking connection
+    // (RedisConnection.reconnect after its bzpopmin watchdog fired): the Worker's fetch loop
+    // then waits forever with every connection "ready" (issue 9's wedge, 5 of 12 restarts in
+    // bench/wedge-repro.ts). Without the check connect() settles on the slots refresh, and
+    // commands that meet CLUSTERDOWN are retried (retryDelayOnClusterDown below). Producers
+    // keep the check: their connect is bounded by connectWithin and should not report ready
+    // on a failed cluster.
+    enableReadyCheck: role === 'producer',
     clusterRetryStrategy: role === 'worker' ? workerRetry : producerRetry,
     // A restarted or failed-over node comes back under the same address: reconnect to it.
     clusterNodeRetryStrategy: (times) => Math.min(100 * times, 2_000),

@@ -69,7 +69,7 @@ describe('consumingCheck', () => {
   });
 
   it('turns red when jobs wait past the limit while the worker has free slots, and green once they run', async () => {
-    const check = consumingCheck(workers.workers, queues, 60_000);
+    const check = consumingCheck(workers, queues, 60_000);
     await expect(check.check()).resolves.toBeUndefined();
 
     // A worker that stopped consuming (as after a bad Redis reconnect) while producers still add jobs.
@@ -82,8 +82,44 @@ describe('consumingCheck', () => {
     await expect(check.check()).resolves.toBeUndefined();
   });
 
+  it('turns red when a delayed job is past its time while the worker has free slots (nothing waits: a stopped worker no longer promotes it)', async () => {
+    const check = consumingCheck(workers, queues, 60_000);
+    await stopConsuming('drain-delayed');
+    // Due 110 s ago: as a scheduled fetch of a worker that stopped fetching stays.
+    await queues.ingest.add('fetch', { sourceId: 'overdue' }, { timestamp: Date.now() - 120_000, delay: 10_000 });
+    expect(await queues.ingest.getWaitingCount()).toBe(0);
+    expect(await queues.ingest.getDelayedCount()).toBe(1);
+    await expect(check.check()).rejects.toThrow(/^not consuming: ingest: a delayed job is 1[01]\ds past its time with free worker slots$/);
+
+    workers.workers.ingest.resume();
+    await eventually(async () => handled.includes('overdue'), 20_000, 'delayed job consumed after resume');
+    await expect(check.check()).resolves.toBeUndefined();
+  });
+
+  it('ignores a delayed job that is not due yet', async () => {
+    const check = consumingCheck(workers, queues, 60_000);
+    await stopConsuming('drain-future');
+    const future = await queues.ingest.add('fetch', { sourceId: 'future' }, { timestamp: Date.now() - 120_000, delay: 150_000 });
+    await expect(check.check()).resolves.toBeUndefined();
+    // Removed before the worker resumes: a due time ahead would have it block waiting for it.
+    await queues.ingest.remove(future.id!);
+    workers.workers.ingest.resume();
+  });
+
+  it('ignores a queue paused by an operator (the board): its jobs wait on purpose', async () => {
+    const check = consumingCheck(workers, queues, 60_000);
+    await queues.ingest.pause();
+    try {
+      await queues.ingest.add('fetch', { sourceId: 'held' }, { timestamp: Date.now() - 120_000 });
+      await expect(check.check()).resolves.toBeUndefined();
+    } finally {
+      await queues.ingest.resume();
+    }
+    await eventually(async () => handled.includes('held'), 20_000, 'held job consumed after the queue resumed');
+  });
+
   it('ignores a fresh backlog', async () => {
-    const check = consumingCheck(workers.workers, queues, 60_000);
+    const check = consumingCheck(workers, queues, 60_000);
     await stopConsuming('drain-2');
     await queues.ingest.add('fetch', { sourceId: 'fresh' });
     await expect(check.check()).resolves.toBeUndefined();
@@ -92,7 +128,7 @@ describe('consumingCheck', () => {
   });
 
   it('liveness: the stall watch reports a wedged consumer once (onStall), and recovers when it consumes again', async () => {
-    const check = consumingCheck(workers.workers, queues, 60_000);
+    const check = consumingCheck(workers, queues, 60_000);
     const stalls: string[] = [];
     const watch = watchForStall(check, { intervalMs: 100, log: pino({ level: 'silent' }), onStall: (reason) => stalls.push(reason) });
     try {
