@@ -205,11 +205,18 @@ export async function ingestItems<T extends ArticleKeys>(tx: EntityManager, inpu
   let inserted = 0;
   try {
     let pending: { id: string; item: T }[] = [];
+    const writes: Promise<void>[] = [];
     for (let c = 0; c < claims.length; c++) {
       for (const row of await claims[c]!) pending.push({ id: row.article_id, item: byExternalId.get(row.external_id)! });
       const lastClaim = c === claims.length - 1;
       while (pending.length >= PIPELINE_BATCH || (lastClaim && pending.length > 0)) {
-        // A write that failed while this process scored: stop scoring, the fetch fails as a whole.
+        // At most one batch written and one waiting while this one is scored: scored articles
+        // are held until written, and a slow database must not have a whole big feed's waiting.
+        if (writes.length >= 2) await writes[writes.length - 2];
+        // Lets the statement queued behind the one that just answered reach the socket (through
+        // the ORM's async layers) before this process goes back to CPU work.
+        await yieldToIo();
+        // A statement that failed while this process scored: stop scoring, the fetch fails as a whole.
         if (failure) throw failure.err;
         const batch = pending.slice(0, PIPELINE_BATCH);
         pending = pending.slice(PIPELINE_BATCH);
@@ -220,11 +227,12 @@ export async function ingestItems<T extends ArticleKeys>(tx: EntityManager, inpu
         for (const l of batchLinks) links.push(l);
         inserted += batch.length;
         const dates = batch.map((b) => b.item.publishedAt);
-        void inOrder(async () => {
-          await ensureMonths(tx, dates);
-          await insertArticles(tx, input, rows, batchLinks);
-        });
-        await yieldToIo();
+        writes.push(
+          inOrder(async () => {
+            await ensureMonths(tx, dates);
+            await insertArticles(tx, input, rows, batchLinks);
+          }),
+        );
       }
     }
     await tail;
