@@ -27,9 +27,9 @@ export function fastRss(doc: string): RssFeed.Feed<string> | null {
   if (doc.includes('xml:base') || doc.includes('xml:lang')) return null;
   try {
     return new Reader(doc).read();
-  } catch (err) {
-    if (err === BAIL) return null;
-    throw err;
+  } catch {
+    // BAIL, or anything unforeseen: the fast path is only ever a shortcut to the same result.
+    return null;
   }
 }
 
@@ -76,6 +76,9 @@ type Item = RssFeed.Item<string>;
 type Dc = NonNullable<Item['dc']>;
 
 const NO_ATTRS: Array<[string, string]> = [];
+const MAX_ATTRIBUTES = 32;
+/** Nesting below the channel's children that a plain feed never reaches. */
+const MAX_DEPTH = 64;
 
 interface Tag {
   name: string;
@@ -254,15 +257,21 @@ class Reader {
     }
   }
 
-  /** Steps over an element the adapter does not read, checking that it is well formed. */
+  /**
+   * Steps over an element the adapter does not read, checking that it is well formed. A stack,
+   * not recursion: nesting depth is the document's to choose.
+   */
   private skipElement(tag: Tag): void {
     if (tag.selfClosing) return;
-    for (;;) {
+    const open = [tag.name];
+    while (open.length > 0) {
       const child = this.nextChild();
-      if (child === null) break;
-      this.skipElement(child);
+      if (child === null) this.closeTag(open.pop()!);
+      else if (child.selfClosing) continue;
+      // feedsmith's tree is built recursively: how it fares that deep is its own to say.
+      else if (open.length >= MAX_DEPTH) bail();
+      else open.push(child.name);
     }
-    this.closeTag(tag.name);
   }
 
   /** Reads `</name>` exactly at the cursor. */
@@ -370,7 +379,8 @@ class Reader {
       const close = doc.indexOf(quote, i + 1);
       if (close === -1) bail();
       const value = doc.slice(i + 1, close);
-      if (value.includes('<') || attrs.some(([n]) => n.toLowerCase() === attrName.toLowerCase())) bail();
+      // A tag with dozens of attributes is no plain feed (and the duplicate check stays small).
+      if (value.includes('<') || attrs.length >= MAX_ATTRIBUTES || attrs.some(([n]) => n.toLowerCase() === attrName.toLowerCase())) bail();
       attrs.push([attrName, value]);
       i = close + 1;
     }

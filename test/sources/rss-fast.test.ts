@@ -127,6 +127,9 @@ describe('fast RSS path: same output as feedsmith', () => {
     ['truncated', wrap('<item><title>t</title><link>https://x.example/1</link></item><item><title>cut'), false],
     ['text after the root', `${wrap('<item><title>t</title></item>')}junk`, false],
     ['unterminated CDATA', wrap('<item><title><![CDATA[t</title></item>'), false],
+    ['channel extras nested 64 deep', wrap('<item><title>t</title></item>', ' version="2.0"', `${'<x>'.repeat(64)}${'</x>'.repeat(64)}`), true],
+    ['channel extras nested 100,000 deep', wrap('<item><title>t</title></item>', ' version="2.0"', `${'<x>'.repeat(100_000)}${'</x>'.repeat(100_000)}`), false],
+    ['a tag with 40 attributes', wrap('<item><title>t</title></item>', ' version="2.0"', `<x ${Array.from({ length: 40 }, (_, i) => `a${i}="v"`).join(' ')}/>`), false],
   ];
   it.each(cases)('%s', (_what, xml, viaFast) => {
     expect(expectSame(xml)).toBe(viaFast);
