@@ -63,8 +63,6 @@ const BATCH = 5_000;
  * the first write starts early, large enough that a statement's round trip is noise.
  */
 const PIPELINE_BATCH = 1_000;
-/** Keys claimed per statement: small, so the first batch is scored while the later claims run. */
-const CLAIM_BATCH = 1_000;
 const HOUR_MS = 3_600_000;
 
 function chunks<T>(rows: readonly T[], size = BATCH): T[][] {
@@ -172,9 +170,8 @@ export function persistItems(tx: EntityManager, input: PersistInput): Promise<Pe
 /**
  * Writes one fetch's results inside the caller's transaction: new articles, their entity
  * links, trend observations and links, and a dirty mark for every (entity, hour) they
- * touch. All dedup keys are claimed before anything is written, in url_key order, so concurrent
- * fetches lock in one order and only new items are scored; scoring starts once the first claim
- * answers, and the later claims and each batch's write run while the next batch is scored (the
+ * touch. All dedup keys are claimed first, in url_key order, so concurrent fetches lock in one
+ * order and only new items are scored; then scoring batch i+1 overlaps writing batch i (the
  * database works while this process scores), still in the one transaction.
  */
 export async function ingestItems<T extends ArticleKeys>(tx: EntityManager, input: IngestInput<T>): Promise<PersistResult> {
@@ -183,63 +180,33 @@ export async function ingestItems<T extends ArticleKeys>(tx: EntityManager, inpu
   const cutoff = input.retentionDays === undefined ? null : await articleRetentionCutoff(db, input.retentionDays);
   const fresh = cutoff === null ? input.items : input.items.filter((a) => a.publishedAt >= cutoff);
   const byExternalId = new Map(fresh.map((a) => [a.externalId, a]));
-
-  // One statement at a time on the transaction's connection, in the order issued. Every claim is
-  // issued before any write (url_key order across all of them: concurrent fetches lock keys in
-  // one order), and scoring starts as soon as the first claim answers: the claims after it, and
-  // then each batch's write, run in the database while this process scores the next batch.
-  let tail: Promise<unknown> = Promise.resolve();
-  let failure: { err: unknown } | undefined;
-  const inOrder = <R>(op: () => Promise<R>): Promise<R> => {
-    // A statement after a failed one is never sent: it rejects with the same error.
-    const next = tail.then(op);
-    tail = next;
-    next.catch((err: unknown) => {
-      failure ??= { err };
-    });
-    return next;
-  };
-  const claims = chunks([...fresh].sort(byUrlKey), CLAIM_BATCH).map((batch) => inOrder(() => claimKeys(tx, input.sourceId, batch)));
+  const claimed: { id: string; item: T }[] = [];
+  for (const batch of chunks([...fresh].sort(byUrlKey))) {
+    for (const row of await claimKeys(tx, input.sourceId, batch)) claimed.push({ id: row.article_id, item: byExternalId.get(row.external_id)! });
+  }
+  if (claimed.length > 0) await ensureMonths(tx, claimed.map((c) => c.item.publishedAt));
 
   const links: Link[] = [];
-  let inserted = 0;
+  let writing: Promise<void> = Promise.resolve();
   try {
-    let pending: { id: string; item: T }[] = [];
-    const writes: Promise<void>[] = [];
-    for (let c = 0; c < claims.length; c++) {
-      for (const row of await claims[c]!) pending.push({ id: row.article_id, item: byExternalId.get(row.external_id)! });
-      const lastClaim = c === claims.length - 1;
-      while (pending.length >= PIPELINE_BATCH || (lastClaim && pending.length > 0)) {
-        // At most one batch written and one waiting while this one is scored: scored articles
-        // are held until written, and a slow database must not have a whole big feed's waiting.
-        if (writes.length >= 2) await writes[writes.length - 2];
-        // Lets the statement queued behind the one that just answered reach the socket (through
-        // the ORM's async layers) before this process goes back to CPU work.
-        await yieldToIo();
-        // A statement that failed while this process scored: stop scoring, the fetch fails as a whole.
-        if (failure) throw failure.err;
-        const batch = pending.slice(0, PIPELINE_BATCH);
-        pending = pending.slice(PIPELINE_BATCH);
-        const prepared = input.prepare(batch.map((b) => b.item));
-        if (prepared.length !== batch.length) throw new Error(`persist ${input.sourceId}: prepare returned ${prepared.length} articles for ${batch.length} items`);
-        const rows = batch.map((b, i) => ({ id: b.id, article: prepared[i]! }));
-        const batchLinks = linksOf(rows);
-        for (const l of batchLinks) links.push(l);
-        inserted += batch.length;
-        const dates = batch.map((b) => b.item.publishedAt);
-        writes.push(
-          inOrder(async () => {
-            await ensureMonths(tx, dates);
-            await insertArticles(tx, input, rows, batchLinks);
-          }),
-        );
-      }
+    for (const batch of chunks(claimed, PIPELINE_BATCH)) {
+      const prepared = input.prepare(batch.map((c) => c.item));
+      if (prepared.length !== batch.length) throw new Error(`persist ${input.sourceId}: prepare returned ${prepared.length} articles for ${batch.length} items`);
+      const rows = batch.map((c, i) => ({ id: c.id, article: prepared[i]! }));
+      const batchLinks = linksOf(rows);
+      for (const l of batchLinks) links.push(l);
+      await writing;
+      writing = insertArticles(tx, input, rows, batchLinks);
+      // Marked handled now: it may fail while the next batch is scored; the await below rethrows.
+      writing.catch(() => {});
+      await yieldToIo();
     }
-    await tail;
+    await writing;
   } finally {
     // Never leave a statement running on the transaction's connection behind a thrown error.
-    await tail.catch(() => {});
+    await writing.catch(() => {});
   }
+  const inserted = claimed.length;
 
   const trendLinks: { trend_id: number; entity_id: number; observed_at: Date }[] = [];
   let trends = 0;
