@@ -7,6 +7,7 @@ import { PermanentError } from '../errors.ts';
 import { decodeText, strictParseStats, type DecodedText } from './decode.ts';
 import { buildItems, SUMMARY_MAX, type ItemDraft } from './items.ts';
 import { isRecord } from './json.ts';
+import { fastRss } from './rss-fast.ts';
 import { absoluteUrl, atomPlainText, normalizeText, stripMarkup, titleText, toPlainText } from './text.ts';
 import type { FetchedBody, ParseContext, ParseResult, SourceAdapter, SourceRequest } from './types.ts';
 import { closeTruncated, localName, looksLikeHtml, rootElementName, scanTags, stripDoctype, type TagToken } from './xml.ts';
@@ -35,14 +36,22 @@ export function feedRequestUrl(source: SourceRequest, _now: Date): string {
   return url;
 }
 
+export interface FeedParseOptions {
+  /**
+   * Read plain RSS 2.0 with rss-fast.ts before feedsmith (default true). Off only to compare the
+   * two paths (test/sources/rss-fast.test.ts, bench/ingest.ts).
+   */
+  fastPath?: boolean;
+}
+
 /** Reads any supported feed format, detected from the body itself. */
-export function parseFeed(fetched: FetchedBody, ctx: ParseContext): ParseResult {
+export function parseFeed(fetched: FetchedBody, ctx: ParseContext, options: FeedParseOptions = {}): ParseResult {
   const fail = failure(ctx, fetched);
   const decoded = decodeText(fetched.body, fetched.contentType);
   const text = decoded.text.trim();
   if (!text) throw fail(`empty body (${fetched.body.length} bytes)`);
   if (text.startsWith('{') || text.startsWith('[')) return readJsonFeed(text, decoded, fetched, fail);
-  return readXmlFeed(text, decoded, fetched, fail);
+  return readXmlFeed(text, decoded, fetched, fail, options.fastPath ?? true);
 }
 
 export const feedAdapter: SourceAdapter = { requestUrl: feedRequestUrl, parse: parseFeed, accept: FEED_ACCEPT };
@@ -86,7 +95,7 @@ function readJsonFeed(text: string, decoded: DecodedText, fetched: FetchedBody, 
 // ---------------------------------------------------------------------------------------------
 // XML feeds
 
-function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, fail: Fail): ParseResult {
+function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, fail: Fail, fastPath: boolean): ParseResult {
   if (looksLikeHtml(text, fetched.contentType)) {
     const title = htmlTitle(text);
     throw fail(`got an HTML page, not a feed${title ? ` ("${toPlainText(title, 80)}")` : ''}`);
@@ -102,10 +111,20 @@ function readXmlFeed(text: string, decoded: DecodedText, fetched: FetchedBody, f
   // Atom 0.3 may base64-encode text constructs; no parser decodes them.
   const doc = format === 'atom0.3' ? decodeBase64Constructs(xml) : xml;
 
-  // Measured (issue 17, 10,000-item RSS, same run): a streaming parser (saxes or htmlparser2) pulling five
-  // fields per item takes about 0.2x of this adapter's time and no GC; feedsmith alone takes 0.75x. Not
-  // adopted yet: a streaming adapter must first map every namespace, xml:base and fallback below to
-  // the same fields, fixture for fixture.
+  // Plain RSS 2.0 (most feeds) is read in one pass without feedsmith's object tree: the same
+  // fields, so the same drafts (rss-fast.ts). Anything it does not reproduce exactly gets null
+  // and goes the way below, as does a document it read whose drafts fail to build.
+  if (fastPath && format.startsWith('rss') && format !== 'rss1') {
+    const feed = fastRss(doc);
+    if (feed !== null) {
+      try {
+        const drafts = rssDrafts(feed, fetched);
+        return { ...result(format, drafts, fetched), stats: strictParseStats(decoded) };
+      } catch {
+        // The strict attempt below meets the same error and records it.
+      }
+    }
+  }
   // Strict before lenient: a truncated document closed properly reads cleaner than a lenient guess.
   // The repair is only looked for once the strict parser has refused the document as it came.
   let repaired: string | null | undefined;
