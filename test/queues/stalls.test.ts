@@ -80,12 +80,14 @@ describe('stalled jobs (real BullMQ, Postgres, short locks)', () => {
     await db.drop();
   });
 
-  /** Polls until the job is finished (no time assertion: the bound is the test's own timeout). */
+  /**
+   * Polls until the job is finished (no time assertion: the bound is the test's own timeout).
+   * State first, then the job: a job read before it finished carries no return value yet.
+   */
   async function finished(job: Job): Promise<Job> {
     for (;;) {
-      const current = await queues.ingest.getJob(job.id!);
-      const state = await current?.getState();
-      if (current && (state === 'completed' || state === 'failed')) return current;
+      const state = await queues.ingest.getJobState(job.id!);
+      if (state === 'completed' || state === 'failed') return (await queues.ingest.getJob(job.id!))!;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
