@@ -281,6 +281,10 @@ async function main(): Promise<void> {
     const runs: Record<'scan' | 'hours' | 'rebuild', number[]> = { scan: [], hours: [], rebuild: [] };
     const rows: Record<'scan' | 'hours' | 'rebuild', number> = { scan: 0, hours: 0, rebuild: 0 };
     let chunks = 0;
+    // Every stored article, as the bare GROUP BY covers them (a reused database began its window earlier).
+    const span = await big.client.query<{ first: Date; last: Date }>(`select min(published_at) as first, max(published_at) as last from article_entity`);
+    const rebuildFrom = span.rows[0]?.first ?? historyStart;
+    const rebuildTo = new Date((span.rows[0]?.last ?? now).getTime() + HOUR_MS);
     const count = async () => (await big.client.query<{ n: number }>(`select count(*)::int as n from sentiment_rollup`)).rows[0]?.n ?? 0;
     const fresh = async () => {
       await big.client.query('truncate sentiment_rollup');
@@ -294,7 +298,7 @@ async function main(): Promise<void> {
       }
       await fresh();
       const r0 = performance.now();
-      const rebuilt = await rebuildRange(big.orm.em.fork(), { from: historyStart, to: new Date(now.getTime() + HOUR_MS), retentionDays: 3650 });
+      const rebuilt = await rebuildRange(big.orm.em.fork(), { from: rebuildFrom, to: rebuildTo, retentionDays: 3650 });
       runs.rebuild.push(ms(r0));
       rows.rebuild = rebuilt.hours + rebuilt.days;
       chunks = rebuilt.chunks;
