@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { EntityManager } from '../db/orm.ts';
+import type pg from 'pg';
 import type { EntityLookup } from './read.ts';
 
 export class NotFound extends Error {
@@ -20,6 +21,8 @@ export interface RouteInput<P, Q> {
   params: P;
   query: Q;
   em: EntityManager;
+  /** The article listings' pool (openListingPool). */
+  listings: pg.Pool;
   entities: EntityLookup;
   now: Date;
 }
@@ -57,13 +60,13 @@ function wantsCsv(request: FastifyRequest, query: unknown): boolean {
 
 const EMPTY = z.strictObject({});
 
-export function register(app: FastifyInstance, r: Route, em: () => EntityManager, entities: EntityLookup): void {
+export function register(app: FastifyInstance, r: Route, em: () => EntityManager, listings: pg.Pool, entities: EntityLookup): void {
   app.get(r.path, async (request: FastifyRequest, reply: FastifyReply) => {
     const params = (r.params ?? EMPTY).safeParse(request.params);
     if (!params.success) return reply.code(400).send({ error: 'bad_request', message: describeIssues(params.error, 'path') });
     const query = r.query.safeParse(request.query ?? {});
     if (!query.success) return reply.code(400).send({ error: 'bad_request', message: describeIssues(query.error, 'query') });
-    const body = await r.handler({ params: params.data, query: query.data, em: em(), entities, now: new Date() });
+    const body = await r.handler({ params: params.data, query: query.data, em: em(), listings, entities, now: new Date() });
     if (r.csv && wantsCsv(request, query.data)) return reply.type('text/csv; charset=utf-8').send(r.csv(body));
     return reply.send(body);
   });

@@ -98,13 +98,13 @@ const articles = route({
   params: s.slugParams,
   query: s.articlesQuery,
   response: s.articlePage,
-  async handler({ em, entities, params, query, now }) {
+  async handler({ em, listings, entities, params, query, now }) {
     const found = await entityOr404({ em, entities }, params.slug);
     const { from, to } = range(() => articleRange(query, now));
     const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
     if (query.cursor !== undefined && !after) throw new BadRequest('cursor: not a cursor from this API (use next_cursor of the previous page)');
     // One row more than asked tells whether there is a next page.
-    const rows = await readArticles(em, found.id, from, to, query.limit + 1, after);
+    const rows = await readArticles(listings, found.id, from, to, query.limit + 1, after);
     const page = rows.slice(0, query.limit);
     const last = page.at(-1);
     return {

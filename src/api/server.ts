@@ -15,7 +15,7 @@ import { accessHook, checkApiBinding, isLoopback } from './access.ts';
 import { KeyCheck } from './keys.ts';
 import { LiveFeed } from './live.ts';
 import { openApiDocument } from './openapi.ts';
-import { EntityLookup, latestRollupRun, openReadOrm } from './read.ts';
+import { EntityLookup, latestRollupRun, openListingPool, openReadOrm } from './read.ts';
 import { BadRequest, NotFound, register } from './route.ts';
 import { API_PREFIX, ROUTES } from './routes.ts';
 
@@ -43,6 +43,7 @@ export interface ApiServer {
 /** Builds the app on an open ORM (not listening yet): the tests and the bench use this directly. */
 export async function buildApi(config: Config, orm: Orm, log: Logger): Promise<ApiServer> {
   const em = () => orm.em.fork();
+  const listings = openListingPool(config.databaseUrl);
   const keys = new KeyCheck(em);
   const live = new LiveFeed(() => latestRollupRun(em()), config.api.livePollMs, log);
   const app = Fastify({ logger: false, forceCloseConnections: true });
@@ -76,7 +77,7 @@ export async function buildApi(config: Config, orm: Orm, log: Logger): Promise<A
     scope.addHook('preHandler', accessHook(config, keys));
 
     const entities = new EntityLookup();
-    for (const r of ROUTES) register(scope, r, em, entities);
+    for (const r of ROUTES) register(scope, r, em, listings, entities);
     const document = openApiDocument(ROUTES, { version: VERSION });
     scope.get('/api/openapi.json', () => document);
     scope.get(`${API_PREFIX}/events`, async (request, reply) => {
@@ -93,7 +94,10 @@ export async function buildApi(config: Config, orm: Orm, log: Logger): Promise<A
       return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
     });
   });
-  app.addHook('onClose', async () => live.close());
+  app.addHook('onClose', async () => {
+    live.close();
+    await listings.end();
+  });
   return { app, live };
 }
 

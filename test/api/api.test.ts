@@ -11,7 +11,7 @@ import { bucketAt } from '../../src/api/range.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { buildApi } from '../../src/api/server.ts';
-import { isoOfUtcText, openReadOrm } from '../../src/api/read.ts';
+import { isoOfUtcText, openListingPool, openReadOrm } from '../../src/api/read.ts';
 import { createKey, revokeKey } from '../../src/api/keys.ts';
 import { checkApiBinding, ApiConfigError } from '../../src/api/access.ts';
 import type { Orm } from '../../src/db/orm.ts';
@@ -289,6 +289,14 @@ describe('read API', () => {
     const post = await get('/api/v1/entities', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     expect(post.status).toBe(405);
     await expect(orm.em.fork().execute(`insert into source (id, kind) values ('x', 'feed')`)).rejects.toThrow(/read-only transaction/);
+    // The listings' own pool is read-only too, and plans its named statements once (generic).
+    const listings = openListingPool(db.url, 1);
+    try {
+      await expect(listings.query(`insert into source (id, kind) values ('x', 'feed')`)).rejects.toThrow(/read-only transaction/);
+      expect((await listings.query('show plan_cache_mode')).rows).toEqual([{ plan_cache_mode: 'force_generic_plan' }]);
+    } finally {
+      await listings.end();
+    }
   });
 });
 
