@@ -2,7 +2,6 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/metrics.ts';
-import type { HandlerMap } from '../../src/queues/context.ts';
 import { closeQueues, createQueues, type Queues } from '../../src/queues/queues.ts';
 import { startWorkers, type WorkerSet } from '../../src/queues/workers.ts';
 import { consumingCheck, watchForStall } from '../../src/readiness.ts';
@@ -10,6 +9,7 @@ import type { Services } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { eventually } from '../support/processes.ts';
+import { handlersWith } from '../support/handlers.ts';
 import { deletePrefix, testPrefix } from '../support/redis.ts';
 
 describe('consumingCheck', () => {
@@ -26,19 +26,12 @@ describe('consumingCheck', () => {
     redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     const log = pino({ level: 'silent' });
     queues = createQueues(redis, prefix, log);
-    const none = async () => ({});
-    const handlers: HandlerMap = {
+    const handlers = handlersWith({
       fetch: async ({ sourceId }) => {
         handled.push(sourceId);
         return {};
       },
-      refresh: none,
-      rebuild: none,
-      rescore: none,
-      prune: none,
-      reap: none,
-      partitions: none,
-    };
+    });
     workers = startWorkers({
       orm: db.orm,
       log,

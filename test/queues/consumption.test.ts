@@ -3,7 +3,6 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from 'bullmq';
 import { Metrics } from '../../src/metrics.ts';
-import type { HandlerMap } from '../../src/queues/context.ts';
 import { mostOverdue } from '../../src/queues/consumption.ts';
 import { closeQueues, createQueues, type Queues } from '../../src/queues/queues.ts';
 import { startWorkers, type WorkerSet } from '../../src/queues/workers.ts';
@@ -11,6 +10,7 @@ import type { Services } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { eventually } from '../support/processes.ts';
+import { handlersWith } from '../support/handlers.ts';
 import { deletePrefix, testPrefix } from '../support/redis.ts';
 
 /**
@@ -43,21 +43,14 @@ describe('consumption watchdog', () => {
     redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     const log = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(line) });
     queues = createQueues(redis, prefix, log);
-    const none = async () => ({});
-    const handlers: HandlerMap = {
+    const handlers = handlersWith({
       fetch: async ({ sourceId }) => {
         if (sourceId === 'long') await long;
         if (sourceId === 'last') await last;
         handled.push(sourceId);
         return {};
       },
-      refresh: none,
-      rebuild: none,
-      rescore: none,
-      prune: none,
-      reap: none,
-      partitions: none,
-    };
+    });
     workers = startWorkers({
       orm: db.orm,
       log,

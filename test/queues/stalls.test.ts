@@ -10,6 +10,7 @@ import type { Services } from '../../src/services.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { handlersWith } from '../support/handlers.ts';
 import { deletePrefix, testPrefix, workerRedis } from '../support/redis.ts';
 
 const log = pino({ level: 'silent' });
@@ -46,15 +47,13 @@ describe('stalled jobs (real BullMQ, Postgres, short locks)', () => {
   let redis: Redis;
   let queues: Queues;
   const runsOf = new Map<string, number>();
-  const notUsed = async () => ({});
   let hang: () => Promise<never>;
 
-  const handlers = (fetch: HandlerMap['fetch']): HandlerMap => ({ fetch, refresh: notUsed, rebuild: notUsed, rescore: notUsed, prune: notUsed, reap: notUsed, partitions: notUsed });
   const start = (fetch: HandlerMap['fetch']): WorkerSet =>
     startWorkers({
       orm: db.orm,
       log,
-      handlers: handlers(fetch),
+      handlers: handlersWith({ fetch }),
       services: { metrics: new Metrics() } as unknown as Services,
       prefix,
       connection: workerRedis,
