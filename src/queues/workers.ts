@@ -71,7 +71,6 @@ interface QueueState {
   current: Instance;
   /** Replaced instances still finishing their jobs (their lock managers keep renewing those locks). */
   retired: Set<Instance>;
-  running: number;
   lastStartedAt: number;
 }
 
@@ -94,9 +93,7 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
     instance.worker = new Worker(
       queue,
       async (job, token, signal) => {
-        const counts = state();
-        counts.running += 1;
-        counts.lastStartedAt = Date.now();
+        state().lastStartedAt = Date.now();
         instance.running += 1;
         try {
           const verdict = lossVerdict(`${job.name} ${job.id ?? ''}`, await settleLosses(job, connection), freezeMs);
@@ -112,7 +109,6 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
             watch?.ended(job);
           }
         } finally {
-          counts.running -= 1;
           instance.running -= 1;
         }
       },
@@ -147,9 +143,16 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
 
   const states = {} as Record<QueueName, QueueState>;
   for (const queue of QUEUE_NAMES) {
-    states[queue] = { current: undefined as unknown as Instance, retired: new Set(), running: 0, lastStartedAt: Date.now() };
+    states[queue] = { current: undefined as unknown as Instance, retired: new Set(), lastStartedAt: Date.now() };
     states[queue].current = startInstance(queue, () => states[queue]);
   }
+
+  /** Jobs this process runs on `queue`: its current Worker's and those of replaced ones still finishing. */
+  const runningOn = (queue: QueueName): number => {
+    let n = states[queue].current.running;
+    for (const instance of states[queue].retired) n += instance.running;
+    return n;
+  };
 
   // Forced close and disconnect can wait on a command a restarted Redis node never answers, and
   // disconnect() on a cluster connection may never see 'end': every step is bounded.
@@ -180,7 +183,7 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
           worker: () => states[queue].current.worker,
           queue: consumption.queues[queue],
           concurrency: options.concurrency[queue],
-          running: () => states[queue].running,
+          running: () => runningOn(queue),
           lastStartedAt: () => states[queue].lastStartedAt,
           stallMs: consumption.stallMs ?? CONSUMPTION_STALL_MS,
           intervalMs: consumption.intervalMs ?? Math.max(500, Math.round((consumption.stallMs ?? CONSUMPTION_STALL_MS) / 4)),
@@ -203,7 +206,7 @@ export function startWorkers(options: WorkerOptions): WorkerSet {
   for (const queue of QUEUE_NAMES) Object.defineProperty(workers, queue, { enumerable: true, get: () => states[queue].current.worker });
   return {
     workers,
-    running: (queue) => states[queue].running,
+    running: runningOn,
     async close(graceMs) {
       closing = true;
       for (const w of watchdogs) w.stop();

@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { eventually } from '../support/processes.ts';
 import { handlersWith } from '../support/handlers.ts';
-import { deletePrefix, testPrefix } from '../support/redis.ts';
+import { deletePrefix, testPrefix, workerRedis } from '../support/redis.ts';
 
 describe('consumingCheck', () => {
   let db: TestDatabase;
@@ -38,7 +38,7 @@ describe('consumingCheck', () => {
       handlers,
       services: { metrics: new Metrics() } as unknown as Services,
       prefix,
-      connection: () => new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
+      connection: workerRedis,
       concurrency: { ingest: 1, rollup: 1, maintenance: 1 },
     });
   });

@@ -11,7 +11,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { eventually } from '../support/processes.ts';
 import { handlersWith } from '../support/handlers.ts';
-import { deletePrefix, testPrefix } from '../support/redis.ts';
+import { deletePrefix, testPrefix, workerRedis } from '../support/redis.ts';
 
 /**
  * The consumption watchdog (queues/consumption.ts) against real Redis. The wedge of issue 9 (a
@@ -57,7 +57,7 @@ describe('consumption watchdog', () => {
       handlers,
       services: { metrics } as unknown as Services,
       prefix,
-      connection: () => new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
+      connection: workerRedis,
       concurrency: { ingest: 2, rollup: 1, maintenance: 1 },
       // Short locks and stalled checks: were the replaced Worker's lock on its running job lost,
       // the new Worker would take that job as stalled and run it a second time.

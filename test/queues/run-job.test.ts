@@ -4,14 +4,14 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../../src/errors.ts';
 import { closeRun } from '../../src/db/job-runs.ts';
-import type { HandlerMap } from '../../src/queues/context.ts';
 import { closeQueues, createQueues, type Queues } from '../../src/queues/queues.ts';
 import { startWorkers, type WorkerSet } from '../../src/queues/workers.ts';
 import type { Services } from '../../src/services.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
-import { deletePrefix, testPrefix } from '../support/redis.ts';
+import { handlersWith } from '../support/handlers.ts';
+import { deletePrefix, testPrefix, workerRedis } from '../support/redis.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -48,8 +48,7 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
     prefix = testPrefix('runjob');
     redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     queues = createQueues(redis, prefix, log);
-    const notUsed = async () => ({});
-    const handlers: HandlerMap = {
+    const handlers = handlersWith({
       fetch: async ({ sourceId }, ctx) => {
         const behaviour = behaviours[sourceId];
         if (!behaviour) throw new Error(`no behaviour ${sourceId}`);
@@ -61,12 +60,7 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
         await ctx.em.transactional((tx) => closeRun(tx, ctx.run.id, { status: 'completed', stats: { closed_by: 'handler' } }));
         return { closed_by: 'wrapper' };
       },
-      rebuild: notUsed,
-      rescore: notUsed,
-      prune: notUsed,
-      reap: notUsed,
-      partitions: notUsed,
-    };
+    });
     workers = startWorkers({
       orm: db.orm,
       log,
@@ -74,10 +68,10 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
       // The handlers above use no shared services but the metrics the wrapper records.
       services: { metrics } as unknown as Services,
       prefix,
-      connection: () => new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
+      connection: workerRedis,
       concurrency: { ingest: 2, rollup: 1, maintenance: 1 },
     });
-    events = new QueueEvents('ingest', { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix });
+    events = new QueueEvents('ingest', { connection: workerRedis(), prefix });
     await events.waitUntilReady();
   });
 
@@ -144,7 +138,7 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
   });
 
   it('leaves a row the handler closed in its own transaction as the handler wrote it', async () => {
-    const rollupEvents = new QueueEvents('rollup', { connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }), prefix });
+    const rollupEvents = new QueueEvents('rollup', { connection: workerRedis(), prefix });
     try {
       await rollupEvents.waitUntilReady();
       const job = await queues.rollup.add('refresh', {});
