@@ -118,6 +118,15 @@ describe('ingestItems', () => {
     expect(b.some((r) => r.links.includes(`:${-r.sentiment}:true`))).toBe(true);
   });
 
+  /** Articles and dedup keys stored whose external id starts with `prefix`. */
+  async function storedWith(prefix: string): Promise<{ articles: number; keys: number }> {
+    const { rows } = await db.pool.query<{ articles: number; keys: number }>(
+      `select (select count(*)::int from article where external_id like $1) as articles, (select count(*)::int from article_key where external_id like $1) as keys`,
+      [`${prefix}%`],
+    );
+    return rows[0]!;
+  }
+
   it('writes nothing when scoring fails after an earlier batch was sent', async () => {
     const keyed = keyItems(items(2_500, 'boom')).items;
     let calls = 0;
@@ -129,10 +138,7 @@ describe('ingestItems', () => {
       }),
     ).rejects.toThrow('scorer exploded');
     expect(calls).toBe(2);
-    const n = await db.pool.query<{ a: number; k: number }>(
-      `select (select count(*)::int from article where external_id like 'boom-%') as a, (select count(*)::int from article_key where external_id like 'boom-%') as k`,
-    );
-    expect(n.rows[0]).toEqual({ a: 0, k: 0 });
+    expect(await storedWith('boom-')).toEqual({ articles: 0, keys: 0 });
   });
 
   it('fails the whole fetch when a batch write fails while the next batch is scored', async () => {
@@ -145,10 +151,7 @@ describe('ingestItems', () => {
         return prepareFake(batch).map((a) => (calls === 1 ? { ...a, sentiment: 7 } : a));
       }),
     ).rejects.toThrow(/check constraint/);
-    const n = await db.pool.query<{ a: number; k: number }>(
-      `select (select count(*)::int from article where external_id like 'bad-%') as a, (select count(*)::int from article_key where external_id like 'bad-%') as k`,
-    );
-    expect(n.rows[0]).toEqual({ a: 0, k: 0 });
+    expect(await storedWith('bad-')).toEqual({ articles: 0, keys: 0 });
   });
 
   it('keeps links tied to their articles through the month foreign keys: no orphan link, a deleted article takes its links', async () => {
