@@ -1,13 +1,15 @@
 import type { Queue } from 'bullmq';
 import { ByteBudget } from './byte-budget.ts';
 import { claimFetch, type ClaimAttempt } from './fetch-claim.ts';
+import { HostHints } from './host-hints.ts';
 import { acquireHostSlot, type HostPoliteness, type SlotAttempt } from './host-slots.ts';
 import { keyUnder, redisOf, type RedisLike } from './redis-scripts.ts';
 import { acquireSourceLease, type LeaseAttempt } from './source-lease.ts';
 
 /**
  * What fetches share beyond one job: the per-source lease and the per-host slots (in Redis,
- * across workers, keyed under the ingest queue's prefix) and this process's parse budget.
+ * across workers, keyed under the ingest queue's prefix), and this process's parse budget and
+ * host hints.
  */
 export interface FetchCoordination {
   lease(sourceId: string, onRenewError: (err: unknown) => void): Promise<LeaseAttempt>;
@@ -16,6 +18,8 @@ export interface FetchCoordination {
   claim(sourceId: string, host: string, holder: string, onRenewError: (err: unknown) => void): Promise<ClaimAttempt>;
   readonly politeness: HostPoliteness;
   readonly budget: ByteBudget;
+  /** The host each source's last successful fetch in this process went to (see host-hints.ts). */
+  readonly hostHints: HostHints;
 }
 
 export function createFetchCoordination(
@@ -33,5 +37,6 @@ export function createFetchCoordination(
       claimFetch(client(), { lease: keyUnder(queue, 'fetch-lease', sourceId), host: keyUnder(queue, 'host', host) }, { politeness: options.politeness, slotHoldMs, holder, onRenewError }),
     politeness: options.politeness,
     budget: new ByteBudget(options.parseBudgetBytes),
+    hostHints: new HostHints(),
   };
 }

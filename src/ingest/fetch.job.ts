@@ -1,32 +1,37 @@
 import { DelayedError, type Job } from 'bullmq';
 import { errorMessage, PermanentError } from '../errors.ts';
 import type { JobStats } from '../db/entities.ts';
-import { closeRunWith, openRunReading, readSource, type SourceRow } from '../db/job-runs.ts';
+import { closeRunWith, openRunReading, readSource, type FetchSource } from '../db/job-runs.ts';
 import type { Handler } from '../queues/context.ts';
 import type { Queues } from '../queues/queues.ts';
 import { acceptHeader, parseSource, requestUrl } from '../sources/index.ts';
 import { retryDelayMs, type HeldSlot } from './host-slots.ts';
+import type { ClaimAttempt } from './fetch-claim.ts';
 import type { SourceLease } from './source-lease.ts';
 import { ingestItems } from './persist.ts';
 import { keyItems, prepareKeyed } from './prepare.ts';
 import { failureWrite, recordFailure, recordSuccess, successWrite } from './source-state.ts';
 
+/** A claim as the handler holds it: the lease, with a host slot unless the run will not fetch. */
+type Claim = Exclude<ClaimAttempt, { acquired: true }> | { acquired: true; lease: SourceLease; slot: HeldSlot | undefined };
+
 /** How soon a manual fetch that found its source busy asks again (it waits, never skips). */
 const BUSY_SOURCE_RETRY_MS = 1_000;
 
 /**
- * fetch{sourceId}: read the source (Postgres) -> take the source's lease and a politeness
+ * fetch{sourceId}: read the source (Postgres) and take the source's lease and a politeness
  * slot on its host together (Redis, one script) -> conditional GET -> parse -> score + match
  * -> ONE short transaction that checks the lease's fencing token and stores articles, links,
  * dirty marks, the source's state and this job_run row together. No database connection is
  * held during the HTTP exchange.
  *
- * The row is read before the lease is taken (the host to claim a slot on comes from it), so
- * the handler only trusts that read when the fencing token proves no fetch could have
- * committed after it: the token is the stored fence + 1 (every earlier holder either
- * committed before the read or is fenced out). Otherwise it reads the row again, under the
- * lease. A small 304 fetch thus costs two statements and two Redis commands, one of which
- * (the release) it does not wait for.
+ * The row is read before the lease is taken, or while it is taken (when this process's last
+ * run of the source left a hint of its host), so the handler only trusts that read when the
+ * fencing token proves no fetch could have committed after it: the token is the stored
+ * fence + 1 (every earlier holder either committed before the read or is fenced out).
+ * Otherwise it reads the row again, under the lease. A small 304 fetch thus costs two
+ * statements and two Redis commands, one of which (the release) it does not wait for, in
+ * three waits: the read and the claim together, the GET, the closing statement.
  *
  * Scheduled runs skip when another fetch of the source holds the lease; manual runs (CLI,
  * board) wait for it. Both wait for a busy host by going back to the delayed set (not by
@@ -39,7 +44,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
   const onRenewError = (err: unknown) => log.warn({ err }, 'could not renew the fetch lease (the commit is fenced either way)');
   const unknownSource = () => new PermanentError(`fetch ${sourceId}: unknown source (not in the source table; is it in ${config.sourcesFile}?)`);
   /** Why a scheduled run of `source` does not fetch now, or null. Manual runs always fetch. */
-  const skipOf = (row: SourceRow, now: Date): JobStats | null => {
+  const skipOf = (row: FetchSource, now: Date): JobStats | null => {
     if (!scheduled) return null;
     if (!row.enabled) return { skipped: 'disabled' };
     if (job.attemptsMade === 0 && row.backoff_until && row.backoff_until > now) {
@@ -48,19 +53,57 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
     return null;
   };
 
-  // Round trip 1 (Postgres): open this attempt's job_run row and read the source, in one statement.
-  const opened = await openRunReading(em, run.start, sourceId);
-  run.opened(opened.runId);
-  let source = opened.source;
-  if (!source) throw unknownSource();
-  let slotHost = hostOf(source);
-
-  // Round trip 2 (Redis): the lease and the host slot in one script. A scheduled run that the
-  // row says will skip takes the lease alone (it confirms the skip under the lease), so a run
-  // that sends no request never stamps its host's interval.
+  // Round trips 1 and 2: open this attempt's job_run row and read the source (Postgres, one
+  // statement); take the source's lease and a politeness slot on its host (Redis, one script).
+  // When this process's last run of the source fetched, the claim goes out beside the read,
+  // on the host that run used (see host-hints.ts); otherwise it waits for the row.
   const holder = job.id ?? 'job';
-  let lease: SourceLease;
-  let slot: HeldSlot | undefined;
+  const hintedHost = coordination.hostHints.get(sourceId);
+  const early = hintedHost === undefined ? undefined : coordination.claim(sourceId, hintedHost, holder, onRenewError);
+  // Awaited below; until then a rejection must not count as unhandled.
+  early?.catch(() => undefined);
+  const dropEarly = (forget: boolean) =>
+    void early?.then(
+      (claim) => {
+        if (claim.acquired) claim.lease.release({ forget, slot: claim.slot }).catch((err: unknown) => log.warn({ err }, 'could not release the fetch lease (it lapses by itself)'));
+      },
+      () => undefined,
+    );
+  let opened: Awaited<ReturnType<typeof openRunReading>>;
+  try {
+    opened = await openRunReading(em, run.start, sourceId);
+  } catch (err) {
+    dropEarly(false);
+    throw err;
+  }
+  run.opened(opened.run);
+  let source = opened.source;
+  if (!source) {
+    dropEarly(true);
+    throw unknownSource();
+  }
+  let slotHost = hostOf(source);
+  // A scheduled run that the row says will skip takes the lease alone (it confirms the skip
+  // under the lease), so a run that sends no request never stamps its host's interval.
+  const fetchesNow = slotHost !== undefined && skipOf(source, new Date()) === null;
+  const claimForRow = async (): Promise<Claim> => {
+    if (fetchesNow) return coordination.claim(sourceId, slotHost!, holder, onRenewError);
+    const attempt = await coordination.lease(sourceId, onRenewError);
+    return attempt.acquired ? { acquired: true, lease: attempt.lease, slot: undefined } : { acquired: false, busy: 'source', heldForMs: attempt.heldForMs };
+  };
+  let claim: Claim;
+  if (early) {
+    claim = await early;
+    if (hintedHost !== slotHost || !fetchesNow) {
+      // The row does not bear the hint out: drop the slot it took (the lease stands), or ask
+      // again for the claim the row calls for when only the hinted host was busy.
+      if (claim.acquired) {
+        claim.slot?.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
+        claim = { ...claim, slot: undefined };
+      } else if (claim.busy === 'host') claim = await claimForRow();
+    }
+  } else claim = await claimForRow();
+
   const busySource = (heldForMs: number): Promise<JobStats> => {
     if (scheduled) {
       log.info('another fetch of this source is running: skipping');
@@ -68,19 +111,12 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
     }
     return defer(job, token, Math.min(heldForMs, BUSY_SOURCE_RETRY_MS) + Math.random() * 250, 'another fetch of this source is running');
   };
-  if (slotHost !== undefined && skipOf(source, new Date()) === null) {
-    const claim = await coordination.claim(sourceId, slotHost, holder, onRenewError);
-    if (!claim.acquired) {
-      if (claim.busy === 'source') return busySource(claim.heldForMs);
-      return defer(job, token, retryDelayMs(claim.retryInMs, coordination.politeness), `host ${slotHost} is at its politeness limit`);
-    }
-    lease = claim.lease;
-    slot = claim.slot;
-  } else {
-    const attempt = await coordination.lease(sourceId, onRenewError);
-    if (!attempt.acquired) return busySource(attempt.heldForMs);
-    lease = attempt.lease;
+  if (!claim.acquired) {
+    if (claim.busy === 'source') return busySource(claim.heldForMs);
+    return defer(job, token, retryDelayMs(claim.retryInMs, coordination.politeness), `host ${slotHost} is at its politeness limit`);
   }
+  const lease = claim.lease;
+  let slot = claim.slot;
   let unknown = false;
   try {
     await lease.ensureAbove(source.fence);
@@ -99,6 +135,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
     // When only the row read again says skip (a rare race), the claim already stamped the
     // host's last start for a request never sent: politeness errs on the strict side.
     if (skip) {
+      coordination.hostHints.forget(sourceId);
       if (skip.skipped === 'backoff') log.info({ backoff_until: source.backoff_until, failures: source.consecutive_failures }, 'source is backing off: skipping this run');
       return skip;
     }
@@ -130,6 +167,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
         held.release().catch((releaseErr: unknown) => log.warn({ err: releaseErr }, 'could not release the host slot (it lapses by itself)'));
         throw err;
       }
+      coordination.hostHints.set(sourceId, host);
       // A 304 keeps its slot over its one closing statement and frees it with the lease, in one
       // round trip; a body to parse and store frees it now (not awaited: the command leaves at
       // once, and the job does not wait a round trip for a reply it does not need).
@@ -141,7 +179,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
         const result = { fetched: 0, inserted: 0, not_modified: true };
         const closed = await closeRunWith(
           em,
-          run.id,
+          run.row,
           (db) => successWrite(db, sourceId, lease.token, response, response.fetchedAt).returning('id'),
           { status: 'completed', stats: result },
           { status: 'completed', stats: SUPERSEDED },
@@ -195,10 +233,12 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
       return stats;
     } catch (err) {
       if (err instanceof DelayedError) throw err;
+      // Failures lead to backoff, in which scheduled runs skip: the next run reads before it claims.
+      coordination.hostHints.forget(sourceId);
       // The failure on the source row and on this attempt's row, in one statement.
       const failed = { status: 'failed', error: errorMessage(err) } as const;
       const recorded = await (run.isOpen
-        ? closeRunWith(em.fork(), run.id, (db) => failureWrite(db, sourceId, lease.token, failed.error, new Date()).returning('id'), failed, failed).then((r) => {
+        ? closeRunWith(em.fork(), run.row, (db) => failureWrite(db, sourceId, lease.token, failed.error, new Date()).returning('id'), failed, failed).then((r) => {
             run.closed();
             return r.applied;
           })
@@ -224,7 +264,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
  * The host a source's request goes to, or undefined when its URL cannot be built: that error
  * is raised again where the request is made, and recorded on the source like any failure.
  */
-function hostOf(source: SourceRow): string | undefined {
+function hostOf(source: FetchSource): string | undefined {
   try {
     return new URL(requestUrl(source.kind, source, new Date())).host;
   } catch {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 
@@ -25,7 +26,7 @@ export const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) *
 
 /** Runs a one-key script; results are integers (Lua numbers are truncated by Redis). */
 export async function runScript(redis: RedisLike, script: string, key: string, ...args: (string | number)[]): Promise<unknown> {
-  return redis.eval(script, 1, key, ...args.map(String));
+  return evalCached(redis, script, [key], args);
 }
 
 /**
@@ -34,5 +35,27 @@ export async function runScript(redis: RedisLike, script: string, key: string, .
  * deployment always hash-tags.
  */
 export async function runMultiKeyScript(redis: RedisLike, script: string, keys: string[], ...args: (string | number)[]): Promise<unknown> {
-  return redis.eval(script, keys.length, ...keys, ...args.map(String));
+  return evalCached(redis, script, keys, args);
+}
+
+const shas = new Map<string, string>();
+
+/**
+ * EVALSHA, falling back to EVAL when the node has not cached the script yet (first use, a
+ * restart, a cluster node new to it). The fetch path runs two scripts per job: sending only
+ * their digest spares the client and Redis a kilobyte of script text each time.
+ */
+async function evalCached(redis: RedisLike, script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+  let sha = shas.get(script);
+  if (sha === undefined) {
+    sha = createHash('sha1').update(script).digest('hex');
+    shas.set(script, sha);
+  }
+  const rest = [...keys, ...args.map(String)];
+  try {
+    return await redis.evalsha(sha, keys.length, ...rest);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return redis.eval(script, keys.length, ...rest);
+  }
 }

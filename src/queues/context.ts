@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import type { EntityManager } from '../db/orm.ts';
 import type { JobStats } from '../db/entities.ts';
 import type { JobName, JobPayload } from './catalogue.ts';
-import type { RunStart } from '../db/job-runs.ts';
+import type { OpenedRun, RunStart } from '../db/job-runs.ts';
 import type { Services } from '../services.ts';
 
 /** What every handler receives besides its payload. */
@@ -41,10 +41,10 @@ export type HandlerMap = { [N in JobName]: Handler<N> };
 export interface RunRef {
   /** What the row records. */
   readonly start: RunStart;
-  /** The row's id; throws when it is not open yet. */
-  readonly id: number;
+  /** The open row; throws when it is not open yet. */
+  readonly row: OpenedRun;
   readonly isOpen: boolean;
-  opened(id: number): void;
+  opened(row: OpenedRun): void;
   /** The handler closed the row itself (with its results): the wrapper leaves it alone. */
   closed(): void;
 }

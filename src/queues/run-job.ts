@@ -4,7 +4,7 @@ import { errorMessage, PermanentError, toBullError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Orm } from '../db/orm.ts';
 import type { JobStats } from '../db/entities.ts';
-import { closeRun, dropRun, openRun, recordRun, type RunOutcome, type RunStart } from '../db/job-runs.ts';
+import { closeRun, dropRun, openRun, recordRun, type OpenedRun, type RunOutcome, type RunStart } from '../db/job-runs.ts';
 import { checkPayload, isJobName, JOBS, type QueueName } from './catalogue.ts';
 import type { HandlerMap, JobContext, RunRef } from './context.ts';
 import type { Services } from '../services.ts';
@@ -46,7 +46,7 @@ export async function runJob(queue: QueueName, job: Job, token: string | undefin
   /** Closes the row with `outcome`, or inserts it closed when the handler finished before opening it. */
   const finish = async (outcome: RunOutcome) => {
     if (run.isClosed) return;
-    if (run.isOpen) await closeRun(deps.orm.em.fork(), run.id, outcome);
+    if (run.isOpen) await closeRun(deps.orm.em.fork(), run.row, outcome);
     else await recordRun(deps.orm.em.fork(), start, outcome);
   };
   try {
@@ -62,7 +62,7 @@ export async function runJob(queue: QueueName, job: Job, token: string | undefin
       token,
       services: deps.services,
       async completeRun(tx, result) {
-        if (await closeRun(tx, run.id, { status: 'completed', stats: result })) run.closed();
+        if (await closeRun(tx, run.row, { status: 'completed', stats: result })) run.closed();
       },
     });
     await finish({ status: 'completed', stats });
@@ -71,7 +71,7 @@ export async function runJob(queue: QueueName, job: Job, token: string | undefin
     return stats;
   } catch (thrown) {
     if (thrown instanceof DelayedError) {
-      if (run.isOpen && !run.isClosed) await dropRun(deps.orm.em.fork(), run.id).catch((dropErr: unknown) => log.warn({ err: dropErr }, 'could not drop the row of a deferred job'));
+      if (run.isOpen && !run.isClosed) await dropRun(deps.orm.em.fork(), run.row).catch((dropErr: unknown) => log.warn({ err: dropErr }, 'could not drop the row of a deferred job'));
       metrics.recordJob(queue, name, 'deferred', seconds(), null);
       log.debug({ reason: thrown.message }, 'job deferred');
       throw thrown;
@@ -89,22 +89,22 @@ export async function runJob(queue: QueueName, job: Job, token: string | undefin
 
 /** The attempt's row as the wrapper and its handler share it: open or not, closed or not. */
 function runRef(start: RunStart): RunRef & { readonly isClosed: boolean } {
-  let id: number | undefined;
+  let row: OpenedRun | undefined;
   let closed = false;
   return {
     start,
-    get id() {
-      if (id === undefined) throw new Error(`job ${start.jobName} ${start.jobId ?? ''}: its job_run row is not open yet`);
-      return id;
+    get row() {
+      if (row === undefined) throw new Error(`job ${start.jobName} ${start.jobId ?? ''}: its job_run row is not open yet`);
+      return row;
     },
     get isOpen() {
-      return id !== undefined;
+      return row !== undefined;
     },
     get isClosed() {
       return closed;
     },
-    opened(runId) {
-      id = runId;
+    opened(opened) {
+      row = opened;
     },
     closed() {
       closed = true;

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { claimFetch, type ClaimAttempt } from '../../src/ingest/fetch-claim.ts';
 import { acquireHostSlot } from '../../src/ingest/host-slots.ts';
+import { runScript } from '../../src/ingest/redis-scripts.ts';
 import { acquireSourceLease } from '../../src/ingest/source-lease.ts';
 import { REDIS_URL } from '../support/env.ts';
 import { eventually } from '../support/processes.ts';
@@ -151,4 +153,15 @@ describe('fetch claim: lease + host slot in one script (Redis)', () => {
     await second.lease.release({ slot: second.slot });
     expect(Object.keys(await redis.hgetall(keys('own-b', 'own.example').host))).toEqual(['last']);
   });
+
+  it('scripts go by their digest; one Redis has not seen yet is sent whole once, then by digest', async () => {
+    // A script text no earlier run can have cached on this server.
+    const script = `return tonumber(ARGV[1]) + 1 -- ${prefix}`;
+    const sha = createHash('sha1').update(script).digest('hex');
+    expect(await redis.script('EXISTS', sha)).toEqual([0]);
+    expect(await runScript(redis, script, `${prefix}:digest`, 41)).toBe(42);
+    expect(await redis.script('EXISTS', sha)).toEqual([1]);
+    expect(await runScript(redis, script, `${prefix}:digest`, 1)).toBe(2);
+  });
 });
+

@@ -502,6 +502,58 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     expect(await fenceNow()).toBe(read + 2);
   });
 
+  it("a source moved to another host: the claim its last run's host hint made beside the read is dropped, and the request goes to the new host under a slot there", async () => {
+    const h = await startHarness();
+    const hostKey = (host: string) => `${h.prefix}:host:${host}`;
+    const oldHost = new URL(origin).host;
+    expect((await runFetch(h, 'good')).result).toMatchObject({ fetched: 8, inserted: 8 });
+    expect(h.services.coordination.hostHints.get('good')).toBe(oldHost);
+
+    const moved = await startFixtureServer({ routes: { '/good.xml': { headers: { 'content-type': 'application/rss+xml' }, body: feedOf('good') } } });
+    const newHost = new URL(moved.origin).host;
+    const before = requestsTo('/good.xml').length;
+    const redis = workerRedis();
+    try {
+      await db.pool.query(`update source set url = $1 where id = 'good'`, [moved.url('/good.xml')]);
+      expect((await runFetch(h, 'good')).result).toMatchObject({ fetched: 8, inserted: 0, duplicates: 8 });
+      expect(requestsTo('/good.xml')).toHaveLength(before);
+      expect(moved.requests.map((r) => r.path)).toEqual(['/good.xml']);
+      expect(h.services.coordination.hostHints.get('good')).toBe(newHost);
+      // Both hosts' slots are free again (the releases are not waited for): only their last starts remain.
+      await eventually(async () => (await redis.hkeys(hostKey(oldHost))).join() === 'last' && (await redis.hkeys(hostKey(newHost))).join() === 'last', 5_000, 'both host slots to be released');
+    } finally {
+      redis.disconnect();
+      await db.pool.query(`update source set url = $1 where id = 'good'`, [server.url('/good.xml')]);
+      await moved.close();
+    }
+  });
+
+  it('a scheduled run whose hint claimed the host but whose row says it is backing off sends nothing, frees the slot and drops the hint', async () => {
+    const h = await startHarness();
+    const host = new URL(origin).host;
+    expect((await runFetch(h, 'good')).result).toMatchObject({ fetched: 8 });
+    expect(h.services.coordination.hostHints.get('good')).toBe(host);
+    const sent = requestsTo('/good.xml').length;
+    // Another worker's failures put the source into backoff after this process's last run.
+    await db.pool.query(`update source set consecutive_failures = 3, backoff_until = now() + interval '5 minutes' where id = 'good'`);
+
+    const scheduled = await h.queues.ingest.upsertJobScheduler('good-every-minute', { every: 60_000 }, { name: 'fetch', data: { sourceId: 'good' } });
+    try {
+      expect((await finished(h, scheduled)).result).toMatchObject({ skipped: 'backoff', consecutive_failures: 3 });
+    } finally {
+      await h.queues.ingest.removeJobScheduler('good-every-minute');
+    }
+    expect(requestsTo('/good.xml')).toHaveLength(sent);
+    expect(h.services.coordination.hostHints.get('good')).toBeUndefined();
+    const redis = workerRedis();
+    try {
+      await eventually(async () => (await redis.hkeys(`${h.prefix}:host:${host}`)).join() === 'last', 5_000, 'the host slot to be released');
+      expect(await redis.hexists(`${h.prefix}:fetch-lease:good`, 'holder')).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('429 with Retry-After: retried no sooner than Retry-After, then succeeds', async () => {
     const h = await startHarness();
     const delayed: { jobId: string; delay: number }[] = [];

@@ -57,7 +57,7 @@ describe('runJob wrapper (real BullMQ + Postgres)', () => {
       },
       refresh: async (_p, ctx) => {
         // A handler that closes its own row in its transaction: the wrapper must not overwrite it.
-        await ctx.em.transactional((tx) => closeRun(tx, ctx.run.id, { status: 'completed', stats: { closed_by: 'handler' } }));
+        await ctx.em.transactional((tx) => closeRun(tx, ctx.run.row, { status: 'completed', stats: { closed_by: 'handler' } }));
         return { closed_by: 'wrapper' };
       },
     });
