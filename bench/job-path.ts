@@ -5,8 +5,10 @@
  *      running the same job_run bookkeeping (openRun + closeRun) and nothing else, same job
  *      count, same concurrency; with the Postgres statements (counted on the pg client:
  *      begin/commit included) and Redis commands (counted on ioredis: BullMQ's own included)
- *      each job sends, this process's CPU per job, and each round's ratio against the
- *      baseline run just before it;
+ *      each job sends, this process's CPU and the whole machine's CPU per job, and each
+ *      round's ratio against the baseline run just before it; and beside both an I/O floor:
+ *      the baseline plus the claim, the conditional GET and the release a fetch cannot do
+ *      without, and no other logic (the real handler's distance from it is its own code);
  *  (b) bulk article insert: the unnest statement persist uses, against MikroORM's own bulk
  *      insert (em.insertMany, and the query builder's insert ... on conflict ignore), 10k rows
  *      into an empty table, median of 3.

@@ -85,16 +85,16 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
   let slotHost = hostOf(source);
   // A scheduled run that the row says will skip takes the lease alone (it confirms the skip
   // under the lease), so a run that sends no request never stamps its host's interval.
-  const fetchesNow = slotHost !== undefined && skipOf(source, new Date()) === null;
+  const fetchHost = skipOf(source, new Date()) === null ? slotHost : undefined;
   const claimForRow = async (): Promise<Claim> => {
-    if (fetchesNow) return coordination.claim(sourceId, slotHost!, holder, onRenewError);
+    if (fetchHost !== undefined) return coordination.claim(sourceId, fetchHost, holder, onRenewError);
     const attempt = await coordination.lease(sourceId, onRenewError);
     return attempt.acquired ? { acquired: true, lease: attempt.lease, slot: undefined } : { acquired: false, busy: 'source', heldForMs: attempt.heldForMs };
   };
   let claim: Claim;
   if (early) {
     claim = await early;
-    if (hintedHost !== slotHost || !fetchesNow) {
+    if (hintedHost !== fetchHost) {
       // The row does not bear the hint out: drop the slot it took (the lease stands), or ask
       // again for the claim the row calls for when only the hinted host was busy.
       if (claim.acquired) {
