@@ -253,9 +253,10 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
   } finally {
     // Not awaited: the script is written now, before BullMQ hears the job finished, on the
     // client every later claim from this process goes through, so Redis runs it before any
-    // of them (a claim from another process was never ordered after this job's end anyway).
-    // The job does not wait a round trip for a reply it does not need; on shutdown the
-    // client's QUIT goes out after it.
+    // of them (a claim from another process was never ordered after this job's end anyway;
+    // nor is the rare resend of a script Redis had not cached, which a claim meeting the lease
+    // still held treats as a busy source). The job does not wait a round trip for a reply it
+    // does not need; on shutdown the client's QUIT goes out after it.
     lease.release({ forget: unknown, slot }).catch((err: unknown) => log.warn({ err }, 'could not release the fetch lease (it lapses by itself)'));
   }
 };
