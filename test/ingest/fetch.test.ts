@@ -554,6 +554,24 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     }
   });
 
+  it('a hinted claim for a source that no longer has a row is given back: the job fails permanently, the lease key is gone and the slot is free', async () => {
+    const h = await startHarness();
+    const host = new URL(origin).host;
+    // As if this process had fetched "ghost" before its row was deleted.
+    h.services.coordination.hostHints.set('ghost', host);
+    const { error, job } = await runFetch(h, 'ghost', { attempts: 3 });
+    expect(error?.message).toBe(`fetch ghost: unknown source (not in the source table; is it in ${config.sourcesFile}?)`);
+    expect(job.attemptsMade).toBe(1);
+    expect(await runsOf(job.id!)).toEqual([{ attempt: 1, status: 'failed', stats: null, error: error!.message }]);
+    const redis = workerRedis();
+    try {
+      await eventually(async () => (await redis.exists(`${h.prefix}:fetch-lease:ghost`)) === 0, 5_000, 'the lease key to be deleted');
+      await eventually(async () => (await redis.hkeys(`${h.prefix}:host:${host}`)).join() === 'last', 5_000, 'the host slot to be released');
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('429 with Retry-After: retried no sooner than Retry-After, then succeeds', async () => {
     const h = await startHarness();
     const delayed: { jobId: string; delay: number }[] = [];
