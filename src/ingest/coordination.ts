@@ -14,13 +14,22 @@ import { acquireSourceLease, type LeaseAttempt } from './source-lease.ts';
 export interface FetchCoordination {
   lease(sourceId: string, onRenewError: (err: unknown) => void): Promise<LeaseAttempt>;
   hostSlot(host: string, holder: string): Promise<SlotAttempt>;
-  /** The lease and a slot on `host` in one round trip (see fetch-claim.ts); `holder` names the slot. */
-  claim(sourceId: string, host: string, holder: string, onRenewError: (err: unknown) => void): Promise<ClaimAttempt>;
+  /**
+   * The lease and a slot on `host` in one round trip (see fetch-claim.ts); `holder` names the
+   * slot. `early`: sent before the source row is read, so its host's start is stamped ahead.
+   */
+  claim(sourceId: string, host: string, holder: string, onRenewError: (err: unknown) => void, options?: { early?: boolean }): Promise<ClaimAttempt>;
   readonly politeness: HostPoliteness;
   readonly budget: ByteBudget;
   /** The host each source's last successful fetch in this process went to (see host-hints.ts). */
   readonly hostHints: HostHints;
 }
+
+/**
+ * How far ahead an early claim stamps its host's start: longer than a source read takes on a
+ * healthy database (a slower read costs one more round trip), short beside the usual interval.
+ */
+const EARLY_CLAIM_LEAD_MS = 50;
 
 export function createFetchCoordination(
   queue: Queue,
@@ -33,8 +42,13 @@ export function createFetchCoordination(
   return {
     lease: (sourceId, onRenewError) => acquireSourceLease(client(), keyUnder(queue, 'fetch-lease', sourceId), { onRenewError }),
     hostSlot: (host, holder) => acquireHostSlot(client(), keyUnder(queue, 'host', host), options.politeness, holder, slotHoldMs),
-    claim: (sourceId, host, holder, onRenewError) =>
-      claimFetch(client(), { lease: keyUnder(queue, 'fetch-lease', sourceId), host: keyUnder(queue, 'host', host) }, { politeness: options.politeness, slotHoldMs, holder, onRenewError }),
+    claim: (sourceId, host, holder, onRenewError, { early = false } = {}) =>
+      claimFetch(
+        client(),
+        { lease: keyUnder(queue, 'fetch-lease', sourceId), host: keyUnder(queue, 'host', host) },
+        // The lead widens the spacing after an early claim by up to its length: never past the interval.
+        { politeness: options.politeness, slotHoldMs, holder, onRenewError, leadMs: early ? Math.min(EARLY_CLAIM_LEAD_MS, options.politeness.minIntervalMs) : 0 },
+      ),
     politeness: options.politeness,
     budget: new ByteBudget(options.parseBudgetBytes),
     hostHints: new HostHints(),

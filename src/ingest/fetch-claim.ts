@@ -10,9 +10,14 @@ import { heldLease, LEASE_TTL_MS, leaseCheckLua, leaseTakeLua, type SourceLease 
  * clock, per-host concurrency and minimum interval); the only difference is that a busy host
  * no longer burns a fencing token or holds the source while the job goes back to wait.
  *
+ * A claim sent before its request is ready (beside the read of the source row, fetch.job.ts)
+ * stamps the host's start `leadMs` ahead of Redis' clock, so a request sent within the lead
+ * starts before its stamp and the next start still waits a full interval after it. Past the
+ * lead, the slot's confirmStart moves the stamp to the real start, or defers the request.
+ *
  * KEYS[1] the lease hash, KEYS[2] the host hash (both under the ingest queue's prefix: one
  * cluster slot). ARGV: lease ttl, host concurrency, host min interval, slot hold, holder
- * prefix (the slot's field is "<prefix>:<token>"). Returns {token, 0} when granted,
+ * prefix (the slot's field is "<prefix>:<token>"), lead. Returns {token, 0, start} when granted,
  * {0, ms} when the source is leased, {-1, ms} when the host is at its limit.
  */
 const CLAIM = `${NOW_MS}
@@ -22,8 +27,9 @@ ${slotCheckLua('KEYS[2]', 'ARGV[2]', 'ARGV[3]')}
 if slotWait > 0 then return {-1, slotWait} end
 ${leaseTakeLua('KEYS[1]', 'ARGV[1]')}
 local holder = ARGV[5] .. ':' .. fence
-${slotTakeLua('KEYS[2]', 'holder', 'ARGV[4]', 'ARGV[3]')}
-return {fence, 0}`;
+local start = now + tonumber(ARGV[6])
+${slotTakeLua('KEYS[2]', 'holder', 'ARGV[4]', 'ARGV[3]', 'start')}
+return {fence, 0, start}`;
 
 export type ClaimAttempt =
   | { acquired: true; lease: SourceLease; slot: HeldSlot }
@@ -38,16 +44,19 @@ export interface ClaimKeys {
 export async function claimFetch(
   redis: RedisLike,
   keys: ClaimKeys,
-  options: { politeness: HostPoliteness; slotHoldMs: number; holder: string; ttlMs?: number; onRenewError?: (err: unknown) => void },
+  options: { politeness: HostPoliteness; slotHoldMs: number; holder: string; leadMs?: number; ttlMs?: number; onRenewError?: (err: unknown) => void },
 ): Promise<ClaimAttempt> {
   const ttlMs = options.ttlMs ?? LEASE_TTL_MS;
   const { concurrency, minIntervalMs } = options.politeness;
-  const [granted, waitMs] = (await runMultiKeyScript(redis, CLAIM, [keys.lease, keys.host], ttlMs, concurrency, minIntervalMs, options.slotHoldMs, options.holder)) as [number, number];
+  // With no spacing between starts there is nothing to stamp ahead of.
+  const leadMs = minIntervalMs > 0 ? (options.leadMs ?? 0) : 0;
+  const sentAt = performance.now();
+  const [granted, waitMs, stamp] = (await runMultiKeyScript(redis, CLAIM, [keys.lease, keys.host], ttlMs, concurrency, minIntervalMs, options.slotHoldMs, options.holder, leadMs)) as [number, number, number];
   if (granted === 0) return { acquired: false, busy: 'source', heldForMs: waitMs };
   if (granted < 0) return { acquired: false, busy: 'host', retryInMs: waitMs };
   return {
     acquired: true,
     lease: heldLease(redis, keys.lease, granted, { ttlMs, onRenewError: options.onRenewError }),
-    slot: heldSlot(redis, keys.host, `${options.holder}:${granted}`),
+    slot: heldSlot(redis, keys.host, `${options.holder}:${granted}`, leadMs > 0 ? { stamp, coversUntil: sentAt + leadMs, minIntervalMs } : undefined),
   };
 }

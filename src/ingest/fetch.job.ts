@@ -59,7 +59,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
   // on the host that run used (see host-hints.ts); otherwise it waits for the row.
   const holder = job.id ?? 'job';
   const hintedHost = coordination.hostHints.get(sourceId);
-  const early = hintedHost === undefined ? undefined : coordination.claim(sourceId, hintedHost, holder, onRenewError);
+  const early = hintedHost === undefined ? undefined : coordination.claim(sourceId, hintedHost, holder, onRenewError, { early: true });
   // Awaited below; until then a rejection must not count as unhandled.
   early?.catch(() => undefined);
   const dropEarly = (forget: boolean) =>
@@ -95,8 +95,11 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
   if (early) {
     claim = await early;
     if (hintedHost !== fetchHost) {
-      // The row does not bear the hint out: drop the slot it took (the lease stands), or ask
-      // again for the claim the row calls for when only the hinted host was busy.
+      // The row does not bear the hint out: drop the slot it took (the lease stands, and the
+      // request's own host is asked for a slot below), or ask again for the claim the row calls
+      // for when only the hinted host was busy. The hint goes too, so a run deferred from here
+      // claims after its read next time instead of spending another token on the wrong host.
+      coordination.hostHints.forget(sourceId);
       if (claim.acquired) {
         claim.slot?.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
         claim = { ...claim, slot: undefined };
@@ -154,6 +157,10 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
         slotHost = host;
       }
       const held = slot;
+      // An early claim stamped its host's start ahead; a run slower than that lead (a slow read,
+      // a second read) moves the stamp to now, or waits like a busy host.
+      const startWait = await held.confirmStart();
+      if (startWait > 0) return await defer(job, token, retryDelayMs(startWait, coordination.politeness), `host ${host} is at its politeness limit`);
       let response: Awaited<ReturnType<typeof http.get>>;
       try {
         response = await http.get(url, {

@@ -3,9 +3,12 @@
  * can claim its lease and host slot while it reads the source row (fetch.job.ts), not after.
  * A hint is a guess the row then checks: a wrong one costs the run one more round trip.
  *
- * Only a run that fetched and did not fail leaves a hint. A claim made beside the read stamps
- * the host's interval before the row is seen, and a run the row then tells to skip (disabled,
- * backing off after failures) would have stamped it for a request never sent.
+ * Only a run that sent its request and did not fail leaves a hint; a failure, a skip (the
+ * source disabled or backing off) and an unknown source clear it. It is one process's memory:
+ * another process may have disabled the source, put it in backoff or changed its URL since,
+ * and a manual run fetches a disabled source. Then the claim made beside the read stamps its
+ * host's interval for a request that goes elsewhere or nowhere: politeness errs on the strict
+ * side, once, and the skip clears the hint.
  */
 export class HostHints {
   // Insertion order is use order (a hint is re-inserted when set): the first key is the oldest.

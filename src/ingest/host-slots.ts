@@ -35,9 +35,12 @@ else
 end`;
 }
 
-/** Lua that takes the slot `slotCheckLua` found free: `holder` until now + `ttl`. */
-export function slotTakeLua(key: string, holder: string, ttl: string, interval: string): string {
-  return `redis.call('HSET', ${key}, 'last', now, ${holder}, now + tonumber(${ttl}))
+/**
+ * Lua that takes the slot `slotCheckLua` found free: `holder` until now + `ttl`, the host's
+ * last start stamped at `start` (now, or later for a claim sent before its request is ready).
+ */
+export function slotTakeLua(key: string, holder: string, ttl: string, interval: string, start = 'now'): string {
+  return `redis.call('HSET', ${key}, 'last', ${start}, ${holder}, now + tonumber(${ttl}))
 redis.call('PEXPIRE', ${key}, math.max(tonumber(${ttl}), tonumber(${interval})) * 2)`;
 }
 
@@ -49,6 +52,16 @@ ${slotTakeLua('KEYS[1]', 'ARGV[4]', 'ARGV[3]', 'ARGV[2]')}
 return 0`;
 
 const RELEASE = `return redis.call('HDEL', KEYS[1], ARGV[1])`;
+
+// Moves the start stamped ahead by ARGV[1]'s claim (ARGV[2]) to now, when that claim still
+// holds its slot and no request was stamped after it; else returns the ms to wait.
+const RESTAMP = `${NOW_MS}
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+if last == tonumber(ARGV[2]) and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'last', math.max(now, last))
+  return 0
+end
+return math.max(1, last + tonumber(ARGV[3]) - now)`;
 
 export interface HostPoliteness {
   /** Requests in flight to one host, across all workers. */
@@ -69,12 +82,28 @@ export interface HeldSlot {
    * (the fetch lease's release): true when it was still held and is now the caller's to free.
    */
   handOver(): boolean;
+  /**
+   * Called just before the request: 0 when the host's recorded start still covers a request
+   * sent now, else the ms to wait (the slot is still held; free it with the lease). Only a
+   * slot stamped ahead (see `StampedAhead`) ever sends a command here.
+   */
+  confirmStart(): Promise<number>;
+}
+
+/**
+ * A slot whose start was stamped `stamp` (Redis ms), ahead of the claim by a lead that lasts
+ * until `coversUntil` (performance.now() ms): a request sent by then starts before its stamp.
+ */
+export interface StampedAhead {
+  stamp: number;
+  coversUntil: number;
+  minIntervalMs: number;
 }
 
 export type SlotAttempt = ({ acquired: true } & HeldSlot) | { acquired: false; retryInMs: number };
 
 /** The slot `holder` holds on `key`, freed once whichever way it is freed first. */
-export function heldSlot(redis: RedisLike, key: string, holder: string): HeldSlot {
+export function heldSlot(redis: RedisLike, key: string, holder: string, ahead?: StampedAhead): HeldSlot {
   let held = true;
   return {
     key,
@@ -88,6 +117,10 @@ export function heldSlot(redis: RedisLike, key: string, holder: string): HeldSlo
       const was = held;
       held = false;
       return was;
+    },
+    async confirmStart() {
+      if (!ahead || performance.now() <= ahead.coversUntil) return 0;
+      return Number(await runScript(redis, RESTAMP, key, holder, ahead.stamp, ahead.minIntervalMs));
     },
   };
 }

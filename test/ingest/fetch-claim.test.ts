@@ -158,10 +158,87 @@ describe('fetch claim: lease + host slot in one script (Redis)', () => {
     // A script text no earlier run can have cached on this server.
     const script = `return tonumber(ARGV[1]) + 1 -- ${prefix}`;
     const sha = createHash('sha1').update(script).digest('hex');
-    expect(await redis.script('EXISTS', sha)).toEqual([0]);
-    expect(await runScript(redis, script, `${prefix}:digest`, 41)).toBe(42);
-    expect(await redis.script('EXISTS', sha)).toEqual([1]);
-    expect(await runScript(redis, script, `${prefix}:digest`, 1)).toBe(2);
+    // Commands as this client sends them (other clients share the server's counters).
+    const sent: string[] = [];
+    const spy = (name: 'eval' | 'evalsha') => {
+      const real = redis[name].bind(redis) as (...args: unknown[]) => Promise<unknown>;
+      return ((...args: unknown[]) => {
+        sent.push(name);
+        return real(...args);
+      }) as never;
+    };
+    const { eval: realEval, evalsha: realEvalsha } = redis;
+    redis.eval = spy('eval');
+    redis.evalsha = spy('evalsha');
+    try {
+      expect(await redis.script('EXISTS', sha)).toEqual([0]);
+      expect(await runScript(redis, script, `${prefix}:digest`, 41)).toBe(42);
+      expect(sent).toEqual(['evalsha', 'eval']);
+      expect(await redis.script('EXISTS', sha)).toEqual([1]);
+      expect(await runScript(redis, script, `${prefix}:digest`, 1)).toBe(2);
+      expect(sent).toEqual(['evalsha', 'eval', 'evalsha']);
+    } finally {
+      redis.eval = realEval;
+      redis.evalsha = realEvalsha;
+    }
+  });
+
+  describe('a claim sent before its request is ready (lead)', () => {
+    const spaced = { concurrency: 4, minIntervalMs: 60_000 };
+    const redisNow = async () => {
+      const [s, us] = await redis.time();
+      return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    };
+    const lastOf = async (host: string) => Number(await redis.hget(keys('x', host).host, 'last'));
+    const leadClaim = (source: string, host: string, leadMs: number, politeness = spaced) =>
+      claimFetch(redis, keys(source, host), { politeness, slotHoldMs: 30_000, ttlMs: 30_000, holder: 'job', leadMs });
+    const pastLead = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms + 20));
+
+    it("stamps the host's start ahead by the lead, so the next start waits a full interval after the stamp", async () => {
+      const claimed = granted(await leadClaim('lead-a', 'lead.example', 10_000));
+      // Redis' clock has moved far less than the 10 s lead since the claim.
+      const stamp = await lastOf('lead.example');
+      expect(stamp).toBeGreaterThan(await redisNow());
+      const refused = await claim(other, 'lead-b', { politeness: spaced, host: 'lead.example' });
+      expect(refused.acquired === false && refused.busy === 'host' && refused.retryInMs > spaced.minIntervalMs).toBe(true);
+      // Within its lead the slot needs no command to confirm its start.
+      expect(await claimed.slot.confirmStart()).toBe(0);
+      expect(await lastOf('lead.example')).toBe(stamp);
+      await claimed.lease.release({ slot: claimed.slot });
+    });
+
+    it('past the lead, confirming the start moves the stamp to the real start', async () => {
+      const claimed = granted(await leadClaim('late-a', 'late.example', 1));
+      const stamp = await lastOf('late.example');
+      await pastLead(1);
+      expect(await claimed.slot.confirmStart()).toBe(0);
+      const restamped = await lastOf('late.example');
+      expect(restamped).toBeGreaterThan(stamp);
+      expect(restamped).toBeLessThanOrEqual(await redisNow());
+      await claimed.lease.release({ slot: claimed.slot });
+    });
+
+    it('past the lead, a start stamped by another claim since makes the request wait, and the stamp stays', async () => {
+      const claimed = granted(await leadClaim('raced-a', 'raced.example', 1));
+      await pastLead(1);
+      // As if another process had been granted a start on the host after this claim's.
+      const theirs = (await lastOf('raced.example')) + 5;
+      await redis.hset(keys('x', 'raced.example').host, 'last', theirs);
+      const wait = await claimed.slot.confirmStart();
+      expect(wait).toBeGreaterThan(spaced.minIntervalMs - 1_000);
+      expect(await lastOf('raced.example')).toBe(theirs);
+      await claimed.lease.release({ slot: claimed.slot });
+    });
+
+    it('with no interval between starts there is nothing to stamp ahead: the lead is ignored', async () => {
+      const claimed = granted(await leadClaim('free-a', 'free.example', 10_000, open));
+      expect(await lastOf('free.example')).toBeLessThanOrEqual(await redisNow());
+      await pastLead(1);
+      const stamp = await lastOf('free.example');
+      expect(await claimed.slot.confirmStart()).toBe(0);
+      expect(await lastOf('free.example')).toBe(stamp);
+      await claimed.lease.release({ slot: claimed.slot });
+    });
   });
 });
 

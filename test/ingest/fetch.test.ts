@@ -514,8 +514,11 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     const before = requestsTo('/good.xml').length;
     const redis = workerRedis();
     try {
+      const oldStart = Number(await redis.hget(hostKey(oldHost), 'last'));
       await db.pool.query(`update source set url = $1 where id = 'good'`, [moved.url('/good.xml')]);
       expect((await runFetch(h, 'good')).result).toMatchObject({ fetched: 8, inserted: 0, duplicates: 8 });
+      // The hint's claim went out beside the read: it stamped the old host, which got no request.
+      expect(Number(await redis.hget(hostKey(oldHost), 'last'))).toBeGreaterThan(oldStart);
       expect(requestsTo('/good.xml')).toHaveLength(before);
       expect(moved.requests.map((r) => r.path)).toEqual(['/good.xml']);
       expect(h.services.coordination.hostHints.get('good')).toBe(newHost);
@@ -534,6 +537,9 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     expect((await runFetch(h, 'good')).result).toMatchObject({ fetched: 8 });
     expect(h.services.coordination.hostHints.get('good')).toBe(host);
     const sent = requestsTo('/good.xml').length;
+    const redis = workerRedis();
+    const hostStart = async () => Number(await redis.hget(`${h.prefix}:host:${host}`, 'last'));
+    const before = await hostStart();
     // Another worker's failures put the source into backoff after this process's last run.
     await db.pool.query(`update source set consecutive_failures = 3, backoff_until = now() + interval '5 minutes' where id = 'good'`);
 
@@ -545,8 +551,9 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     }
     expect(requestsTo('/good.xml')).toHaveLength(sent);
     expect(h.services.coordination.hostHints.get('good')).toBeUndefined();
-    const redis = workerRedis();
     try {
+      // The claim went out with the read (it stamped the host) and was given back.
+      expect(await hostStart()).toBeGreaterThan(before);
       await eventually(async () => (await redis.hkeys(`${h.prefix}:host:${host}`)).join() === 'last', 5_000, 'the host slot to be released');
       expect(await redis.hexists(`${h.prefix}:fetch-lease:good`, 'holder')).toBe(0);
     } finally {
@@ -847,6 +854,77 @@ describe('fetch job (real handler, BullMQ, Postgres, local HTTP)', () => {
     // The jobs that found the host busy went back to wait instead of sleeping in a worker slot.
     expect((await h.services.metrics.render()).body).toMatch(/newspulse_fetches_total\{outcome="deferred"\} [1-9]/);
     expect(outcomes.map((o) => o.job.attemptsMade)).toEqual([1, 1, 1]);
+  });
+
+  it('politeness holds when claims go out beside the read: hinted runs of three sources on one host still start HOST_MIN_INTERVAL apart', async () => {
+    const polite = loadConfig({ ...configEnv, HOST_CONCURRENCY: '1', HOST_MIN_INTERVAL: '400ms' });
+    const h = await startHarness({ concurrency: 3, config: polite });
+    const ids = ['polite-a', 'polite-b', 'polite-c'];
+    for (const id of ids) expect((await runFetch(h, id)).result).toMatchObject({ fetched: 8 });
+    expect(ids.map((id) => h.services.coordination.hostHints.get(id))).toEqual(ids.map(() => new URL(origin).host));
+    perHost.starts = [];
+    const early: string[] = [];
+    const realClaim = h.services.coordination.claim;
+    h.services.coordination.claim = (...args) => {
+      if (args[4]?.early) early.push(args[0]);
+      return realClaim(...args);
+    };
+    const outcomes = await Promise.all((await Promise.all(ids.map((id) => fetchJob(h, id)))).map((j) => finished(h, j)));
+    expect(outcomes.map((o) => o.result)).toEqual(ids.map(() => expect.objectContaining({ fetched: 8, duplicates: 8 })));
+    expect(early.slice(0, 3).sort()).toEqual(ids);
+    const gaps = perHost.starts.slice(1).map((t, i) => t - perHost.starts[i]!);
+    expect(gaps).toHaveLength(2);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(400 - 5);
+  });
+
+  it("an early claim whose request goes out after its lead moves the host's stamp to the real start, or waits when another start came since", async () => {
+    const polite = loadConfig({ ...configEnv, HOST_CONCURRENCY: '1', HOST_MIN_INTERVAL: '400ms' });
+    const h = await startHarness({ config: polite });
+    const hostKey = `${h.prefix}:host:${new URL(origin).host}`;
+    expect((await runFetch(h, 'polite-a')).result).toMatchObject({ fetched: 8 });
+    const redis = workerRedis();
+    const realClaim = h.services.coordination.claim;
+    /** The next early claim is held back past its lead (a slow read); `meanwhile` runs first. */
+    const slowEarlyClaim = (meanwhile: (stamp: number) => Promise<void>) => {
+      const seen: number[] = [];
+      h.services.coordination.claim = async (...args) => {
+        const attempt = await realClaim(...args);
+        if (args[4]?.early && attempt.acquired) {
+          h.services.coordination.claim = realClaim;
+          const stamp = Number(await redis.hget(hostKey, 'last'));
+          seen.push(stamp);
+          await meanwhile(stamp);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        return attempt;
+      };
+      return seen;
+    };
+    const deferred = async () => Number(/newspulse_fetches_total\{outcome="deferred"\} (\d+)/.exec((await h.services.metrics.render()).body)?.[1] ?? 0);
+    // Each run below starts once the host's interval since the last one has passed.
+    const hostFree = () => new Promise((resolve) => setTimeout(resolve, 450));
+    try {
+      await hostFree();
+      const stamps = slowEarlyClaim(async () => undefined);
+      expect((await runFetch(h, 'polite-a')).result).toMatchObject({ fetched: 8, duplicates: 8 });
+      expect(stamps).toHaveLength(1);
+      expect(Number(await redis.hget(hostKey, 'last'))).toBeGreaterThan(stamps[0]!);
+
+      // Another process is granted a start on the host after this claim's stamp.
+      const sent = requestsTo('/polite-a.xml').length;
+      const deferredBefore = await deferred();
+      await hostFree();
+      const raced = slowEarlyClaim((stamp) => redis.hset(hostKey, 'last', stamp + 5).then(() => undefined));
+      const outcome = await runFetch(h, 'polite-a');
+      expect(raced).toHaveLength(1);
+      expect(outcome.result).toMatchObject({ fetched: 8, duplicates: 8 });
+      expect(outcome.job.attemptsMade).toBe(1);
+      expect(requestsTo('/polite-a.xml')).toHaveLength(sent + 1);
+      expect(await deferred()).toBeGreaterThan(deferredBefore);
+    } finally {
+      h.services.coordination.claim = realClaim;
+      redis.disconnect();
+    }
   });
 
   it('a worker fed every fixture stays up; each source completes as the manifest parses it or fails with its error', async () => {
