@@ -129,7 +129,7 @@ try {
         from generate_series(1, $1::int) g
       returning id, published_at, sentiment
     )
-    insert into article_entity (article_id, entity_id, published_at, sentiment) select a.id, (select id from entity where slug = 'history'), a.published_at, a.sentiment from a`,
+    insert into article_entity (article_id, entity_id, published_at, sentiment, scorer) select a.id, (select id from entity where slug = 'history'), a.published_at, a.sentiment, 'bench' from a`,
     [REBUILD_ARTICLES, REBUILD_DAYS],
   );
   await pool.query('analyze');
