@@ -44,7 +44,9 @@ async function run(label: string, count: number, env: Record<string, string>): P
   const exited = new Promise<string>((resolve) => worker.once('exit', (code, signal) => resolve(String(code ?? signal))));
   const redis = createRedis(REDIS_URL, 'worker');
   const queues = createQueues(redis, `${prefix}_${label}`, pino({ level: 'silent' }));
-  const events = new QueueEvents('ingest', { connection: createRedis(REDIS_URL, 'worker'), prefix: `${prefix}_${label}` });
+  // BullMQ does not close a connection it was handed: this one is disconnected below.
+  const eventsRedis = createRedis(REDIS_URL, 'worker');
+  const events = new QueueEvents('ingest', { connection: eventsRedis, prefix: `${prefix}_${label}` });
   try {
     await events.waitUntilReady();
     let hwm = 0;
@@ -56,21 +58,33 @@ async function run(label: string, count: number, env: Record<string, string>): P
       }
     }, 100);
     const started = performance.now();
+    const reasons = new Set<string>();
     const jobs = await Promise.all(Array.from({ length: count }, (_, i) => queues.ingest.add('fetch', { sourceId: `dense-${i}` }, { attempts: 1 })));
     const outcomes = await Promise.all(
       jobs.map((job) =>
-        Promise.race([job.waitUntilFinished(events, 600_000).then(() => 'completed' as const, () => 'failed' as const), exited.then(() => 'failed' as const)]),
+        Promise.race([
+          job.waitUntilFinished(events, 600_000).then(
+            () => 'completed' as const,
+            (err: unknown) => {
+              reasons.add(err instanceof Error ? err.message : String(err));
+              return 'failed' as const;
+            },
+          ),
+          exited.then(() => 'failed' as const),
+        ]),
       ),
     );
     const seconds = (performance.now() - started) / 1000;
     clearInterval(sampler);
     const exit = worker.exitCode === null && worker.signalCode === null ? 'running' : await exited;
     if (exit !== 'running') console.log(`  worker died (${exit}): ${stderr.slice(-500)}`);
+    for (const reason of reasons) console.log(`  a job failed: ${reason}`);
     return { completed: outcomes.filter((o) => o === 'completed').length, failed: outcomes.filter((o) => o === 'failed').length, hwm, seconds, exit };
   } finally {
     worker.kill('SIGTERM');
     await exited;
     await events.close();
+    eventsRedis.disconnect();
     await closeQueues(queues);
     redis.disconnect();
     await deletePrefix(`${prefix}_${label}`);
@@ -91,7 +105,7 @@ try {
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const sourcesFile = join(dir, 'sources.json');
   writeFileSync(sourcesFile, JSON.stringify({ sources: bodies.map((_, i) => ({ id: `dense-${i}`, kind: 'feed', url: `${origin}/dense-${i}.xml`, cron: '0 0 1 1 *' })) }));
-  const env = { DATABASE_URL: dbUrl, REDIS_URL, SOURCES_FILE: sourcesFile, LOG_LEVEL: 'warn', HEALTH_PORT: '0', HOST_CONCURRENCY: '8', HOST_MIN_INTERVAL: '0', ROLLUP_DEBOUNCE: '1h', HTTP_TIMEOUT: '120s' };
+  const env = { DATABASE_URL: dbUrl, REDIS_URL, SOURCES_FILE: sourcesFile, LOG_LEVEL: 'warn', HEALTH_PORT: '0', HOST_CONCURRENCY: '8', HOST_MIN_INTERVAL: '0', ROLLUP_DEBOUNCE: '1h', HTTP_TIMEOUT: '120s', FETCH_ALLOW_PRIVATE: '127.0.0.1/32' };
   const migrate = spawn(process.execPath, ['src/main.ts', 'migrate'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'inherit' });
   await new Promise((resolve) => migrate.once('exit', resolve));
 
