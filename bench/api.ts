@@ -23,12 +23,13 @@ import { createLogger } from '../src/logger.ts';
 import { buildApi } from '../src/api/server.ts';
 import { openReadOrm, readSeries } from '../src/api/read.ts';
 import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
-import { benchNamespace, dropDatabase, PG_URL } from './support.ts';
+import { benchNamespace, dropDatabase, PG_URL, sized } from './support.ts';
 
-const ARTICLES = Number(process.env.BENCH_API_ARTICLES ?? 5_000_000);
+// Smoke size still gives an entity's week three pages of 50 (the keyset page-3 case).
+const ARTICLES = Number(process.env.BENCH_API_ARTICLES ?? sized(5_000_000, 200_000));
 const ENTITIES = 100;
 const DAYS = 90;
-const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 200);
+const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? sized(200, 3));
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? NaN;
 const f = (n: number) => `${n.toFixed(2)} ms`;

@@ -18,10 +18,10 @@ import { pino } from 'pino';
 import packageJson from '../package.json' with { type: 'json' };
 import { createRedis } from '../src/queues/connection.ts';
 import { closeQueues, createQueues } from '../src/queues/queues.ts';
-import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
+import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL, sized } from './support.ts';
 
 const FEEDS = 4;
-const ITEMS = 100_000;
+const ITEMS = sized(100_000, 500);
 const ROOT = new URL('../', import.meta.url).pathname;
 const NODE_ARGS = packageJson.scripts.worker.split(/\s+/).filter((a) => a.startsWith('--'));
 const { dbName, dbUrl, prefix } = benchNamespace('dense');

@@ -18,11 +18,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ensureDatabase } from '../src/db/migrate.ts';
 import { rss, type FeedItem } from '../test/support/feeds.ts';
-import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
+import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL, sized } from './support.ts';
 
-const FETCHES = 50;
-const FETCHES_DURING_REBUILD = 15;
-const REBUILD_ARTICLES = 300_000;
+const FETCHES = sized(50, 2);
+const FETCHES_DURING_REBUILD = sized(15, 2);
+const REBUILD_ARTICLES = sized(300_000, 2_000);
 const REBUILD_DAYS = 30;
 const TARGET_P95_MS = 10_000;
 const DEBOUNCE_MS = 2_000;

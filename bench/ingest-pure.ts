@@ -13,8 +13,9 @@ import { compileMatcher, type MatchEntity } from '../src/ingest/match.ts';
 import { createNewsScorer, newsScoringText } from '../src/ingest/sentiment.ts';
 import { vaderCompound } from '../src/ingest/vader.ts';
 import { urlKey } from '../src/ingest/url-key.ts';
+import { sized } from './support.ts';
 
-const HEADLINES = 10_000;
+const HEADLINES = sized(10_000, 200);
 
 function fixtureHeadlines(): string[] {
   const lines = ['news-sentiment-heldout.tsv', 'news-sentiment-dev.tsv'].flatMap((name) =>

@@ -44,14 +44,14 @@ import { startWorkers } from '../src/queues/workers.ts';
 import { parseFeed } from '../src/sources/feed.ts';
 import { parseSource } from '../src/sources/index.ts';
 import { generatedItems, rss } from '../test/support/feeds.ts';
-import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
+import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL, sized } from './support.ts';
 
-const ITEMS = 10_000;
+const ITEMS = sized(10_000, 300);
 const ENTITIES = 50;
-const ROUNDS = 3;
-const PATH_ROUNDS = 6;
+const ROUNDS = sized(3, 1);
+const PATH_ROUNDS = sized(6, 1);
 // Pre-filled history per side (the real tables and the baseline's): BENCH_PREFILL overrides it.
-const PREFILL = Number(process.env.BENCH_PREFILL ?? 1_000_000);
+const PREFILL = Number(process.env.BENCH_PREFILL ?? sized(1_000_000, 1_000));
 const SOURCE_ID = 'bench-feed';
 const E2E_TARGET = 10_000;
 const PERSIST_TARGET = 0.65;

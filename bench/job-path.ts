@@ -40,7 +40,7 @@ import { buildServices } from '../src/process.ts';
 import { createRedis } from '../src/queues/connection.ts';
 import { closeQueues, createQueues, type Queues } from '../src/queues/queues.ts';
 import { startWorkers } from '../src/queues/workers.ts';
-import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL } from './support.ts';
+import { benchNamespace, deletePrefix, dropDatabase, REDIS_URL, sized } from './support.ts';
 
 /** `--name N` from the command line, else `fallback`. */
 function numberArg(name: string, fallback: number): number {
@@ -54,10 +54,10 @@ function numberArg(name: string, fallback: number): number {
 const SOURCES = 200;
 // On a busy machine, more and shorter rounds (each real round beside its own baseline) give a
 // steadier median ratio: --rounds 9 --jobs 400.
-const JOBS = numberArg('jobs', 1_000);
+const JOBS = numberArg('jobs', sized(1_000, 40));
 const CONCURRENCY = 4;
-const BULK_ROWS = 10_000;
-const ROUNDS = numberArg('rounds', 3);
+const BULK_ROWS = sized(10_000, 200);
+const ROUNDS = numberArg('rounds', sized(3, 1));
 
 const { dbName, dbUrl, prefix } = benchNamespace('jobpath');
 const log = pino({ level: 'silent' });

@@ -43,14 +43,17 @@ import { refreshDirty } from '../src/rollup/refresh.ts';
 import { rebuildRange } from '../src/rollup/rebuild.ts';
 import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
 import { hourDeltas, MARK_DELTAS_SQL, markDeltaParams } from '../src/rollup/delta.ts';
+import { BENCH_STEM, sized } from './support.ts';
 
 const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ENTITIES = 200;
 const HISTORY_DAYS = 90;
 const NEW_ARTICLES = 1_000;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? sized(7, 1));
+/** Articles of the small history the big one is compared with. */
+const SMALL = sized(10_000, 1_000);
 /** Articles of the big history (BENCH_BIG, default 5M) and of the rebuild measured on the way (BENCH_REBUILD, default the same). */
-const BIG = Number(process.env.BENCH_BIG ?? 5_000_000);
+const BIG = Number(process.env.BENCH_BIG ?? sized(5_000_000, 2_000));
 const REBUILD_SIZE = Math.min(BIG, Number(process.env.BENCH_REBUILD ?? BIG));
 const REUSE_BIG = process.env.BENCH_BIG_DB;
 const LAYOUTS = ['covering', 'pk-include', 'no-covering'] as const;
@@ -76,7 +79,7 @@ async function layIndexes(client: pg.Client, layout: Layout): Promise<void> {
   await client.query(`alter table sentiment_rollup set (fillfactor = ${layout === 'no-covering' ? 90 : 100})`);
 }
 /** Rounds of the rebuild and of each bare baseline (BENCH_REBUILD_ROUNDS, default 2). */
-const REBUILD_ROUNDS = Number(process.env.BENCH_REBUILD_ROUNDS ?? 2);
+const REBUILD_ROUNDS = Number(process.env.BENCH_REBUILD_ROUNDS ?? sized(2, 1));
 const label = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
 const BIG_LABEL = label(BIG);
 const REBUILD_LABEL = label(REBUILD_SIZE);
@@ -119,7 +122,7 @@ interface BenchDb {
 }
 
 async function openBenchDb(label: string, reuse?: string): Promise<BenchDb> {
-  const name = reuse ?? `np_bench_rollup_${label}_${randomBytes(3).toString('hex')}`;
+  const name = reuse ?? `${BENCH_STEM}_rollup_${label}_${randomBytes(3).toString('hex')}`;
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   await ensureDatabase(url.toString());
@@ -265,7 +268,7 @@ async function main(): Promise<void> {
     await layIndexes(small.client, LAYOUT);
     await layIndexes(big.client, LAYOUT);
     console.log(`rollup bench (${ENTITIES} entities, history over ${HISTORY_DAYS} days, 1-2 entities per article, sentiment_rollup indexes: ${LAYOUT})`);
-    console.log(`history 10k generated in ${fmt(await addHistory(small, 10_000))}`);
+    console.log(`history ${label(SMALL)} generated in ${fmt(await addHistory(small, SMALL))}`);
     await bareRollups(small);
     await settle(small);
     if (big.kept) {
@@ -335,8 +338,8 @@ async function main(): Promise<void> {
       console.log(`(a) incremental refresh after ${NEW_ARTICLES} new articles in ${where}, median of ${ROUNDS} alternating rounds, ~${dirty} dirty hours each`);
       for (const kind of ['delta', 'recompute'] as const) {
         const [s, b] = [median(times[`${kind}/small`] ?? []), median(times[`${kind}/big`] ?? [])];
-        console.log(`  ${kind} marks: 10k history ${fmt(s)}, ${bigLabel} history ${fmt(b)}; ratio ${(b / s).toFixed(2)}x${kind === 'delta' ? ' (target <= 1.2x)' : ' (the path before deltas)'}`);
-        console.log(`    runs 10k ${(times[`${kind}/small`] ?? []).map(fmt).join(', ')}; ${bigLabel} ${(times[`${kind}/big`] ?? []).map(fmt).join(', ')}`);
+        console.log(`  ${kind} marks: ${label(SMALL)} history ${fmt(s)}, ${bigLabel} history ${fmt(b)}; ratio ${(b / s).toFixed(2)}x${kind === 'delta' ? ' (target <= 1.2x)' : ' (the path before deltas)'}`);
+        console.log(`    runs ${label(SMALL)} ${(times[`${kind}/small`] ?? []).map(fmt).join(', ')}; ${bigLabel} ${(times[`${kind}/big`] ?? []).map(fmt).join(', ')}`);
       }
     }
     console.log(`total ${fmt(ms(t0))}`);

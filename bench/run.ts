@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: runs every benchmark module in turn, each in its own Node process (the same
  * Node as this one), with its output passed straight through. Exits non-zero when any fails;
- * the others still run. A module listed here but not (yet) present is reported and skipped.
+ * the others still run. A module listed (modules.ts) but not present is reported and skipped.
+ * `BENCH_SMOKE=1` runs each at a token size (see support.ts).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { MODULES } from './modules.ts';
 
-const MODULES = ['ingest-pure.ts', 'sentiment.ts', 'ingest.ts', 'freshness.ts', 'rollup.ts', 'job-path.ts', 'dense-feeds.ts', 'text.ts', 'scale.ts', 'api.ts'];
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 function run(file: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

@@ -36,16 +36,16 @@ import { rss, generatedItems } from '../test/support/feeds.ts';
 import { freePort, startProcess, type RunningProcess } from '../test/support/processes.ts';
 import { startRedis } from '../test/faults/support/redis.ts';
 import { Teardown } from '../test/faults/support/teardown.ts';
-import { benchNamespace, dropDatabase } from './support.ts';
+import { benchNamespace, dropDatabase, sized } from './support.ts';
 
-const SOURCES = Number(process.env.SCALE_SOURCES ?? 100_000);
-const ENTITIES = Number(process.env.SCALE_ENTITIES ?? 10_000);
+const SOURCES = Number(process.env.SCALE_SOURCES ?? sized(100_000, 300));
+const ENTITIES = Number(process.env.SCALE_ENTITIES ?? sized(10_000, 50));
 const WORKERS = Number(process.env.SCALE_WORKERS ?? 2);
 const CONCURRENCY = Number(process.env.SCALE_CONCURRENCY ?? 8);
-const WINDOW_S = Number(process.env.SCALE_WINDOW_S ?? 30);
-const SLOW_MS = Number(process.env.SCALE_SLOW_MS ?? 15_000);
-const OLD_VALUES_ROWS = 8_000;
-const OLD_UPSERT_SAMPLE = 2_000;
+const WINDOW_S = Number(process.env.SCALE_WINDOW_S ?? sized(30, 2));
+const SLOW_MS = Number(process.env.SCALE_SLOW_MS ?? sized(15_000, 500));
+const OLD_VALUES_ROWS = sized(8_000, 100);
+const OLD_UPSERT_SAMPLE = sized(2_000, 50);
 
 const { dbName, dbUrl, prefix } = benchNamespace('scale');
 const log = pino({ level: 'silent' });

@@ -15,6 +15,7 @@ import { compileMatcher } from '../src/ingest/match.ts';
 import { createNewsScorer, createNewsScorerV1, createVaderScorer } from '../src/ingest/sentiment.ts';
 import { evaluateSet, formatSetEvaluation, loadUciLabelled, parseEntityCases, parseRated } from '../src/ingest/sentiment-eval.ts';
 import { vader33Compound } from '../src/ingest/vader33.ts';
+import { sized } from './support.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`../test/fixtures/ingest/${name}`, import.meta.url), 'utf8');
 const v2 = createNewsScorer();
@@ -47,7 +48,8 @@ for (const name of ['news-entity-mixed.tsv', 'news-entity-heldout.tsv']) {
   console.log(`entity direction ${name}: targeted ${targeted}/${total} = ${(targeted / total).toFixed(3)}  (baseline, article score copied to each entity: ${copied}/${total} = ${(copied / total).toFixed(3)})`);
 }
 
-const HEADLINES = 10_000;
+// A whole number of CHUNKs (below) at either size.
+const HEADLINES = sized(10_000, 1_000);
 const pool = ['news-rated-heldout.tsv', 'news-rated-dev.tsv'].flatMap((n) => parseRated(fixture(n), n).map((r) => r.text));
 const headlines = Array.from({ length: HEADLINES }, (_, i) => pool[i % pool.length]!);
 const entityMatcher = compileMatcher(['Tesla', 'Ford', 'Apple', 'Fed', 'Boeing', 'Airbus'].map((name, id) => ({ id, slug: name.toLowerCase(), name, aliases: [] })));

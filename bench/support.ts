@@ -6,9 +6,28 @@ import { deleteKeysUnder } from '../test/support/redis-keys.ts';
 export const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A database name, its URL and a Redis prefix unique to this run: `np_bench_<label>_<random>`. */
+/**
+ * `BENCH_SMOKE=1` runs every module at a token size: test/bench/smoke.test.ts proves with it
+ * that each still runs to its end and exits (a module that broke or hung went unnoticed
+ * otherwise). Figures at that size mean nothing.
+ */
+export const SMOKE = process.env.BENCH_SMOKE === '1';
+
+/** `full`, or `smoke` under BENCH_SMOKE=1. */
+export function sized(full: number, smoke: number): number {
+  return SMOKE ? smoke : full;
+}
+
+/**
+ * What every bench database and key prefix starts with: `np_bench`, or BENCH_NAMESPACE (the
+ * smoke test passes its own run's namespace, so the suite's teardown sweeps what a killed
+ * bench left).
+ */
+export const BENCH_STEM = process.env.BENCH_NAMESPACE ?? 'np_bench';
+
+/** A database name, its URL and a Redis prefix unique to this run: `<stem>_<label>_<random>`. */
 export function benchNamespace(label: string): { dbName: string; dbUrl: string; prefix: string } {
-  const name = `np_bench_${label}_${randomBytes(4).toString('hex')}`;
+  const name = `${BENCH_STEM}_${label}_${randomBytes(4).toString('hex')}`;
   return { dbName: name, dbUrl: Object.assign(new URL(PG_URL), { pathname: `/${name}` }).toString(), prefix: name };
 }
 
