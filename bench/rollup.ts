@@ -43,9 +43,8 @@ import { refreshDirty } from '../src/rollup/refresh.ts';
 import { rebuildRange } from '../src/rollup/rebuild.ts';
 import { DAY_MS, HOUR_MS, hourOf } from '../src/rollup/buckets.ts';
 import { hourDeltas, MARK_DELTAS_SQL, markDeltaParams } from '../src/rollup/delta.ts';
-import { BENCH_STEM, sized } from './support.ts';
+import { BENCH_STEM, PG_URL, sized } from './support.ts';
 
-const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ENTITIES = 200;
 const HISTORY_DAYS = 90;
 const NEW_ARTICLES = 1_000;
@@ -123,7 +122,7 @@ interface BenchDb {
 
 async function openBenchDb(label: string, reuse?: string): Promise<BenchDb> {
   const name = reuse ?? `${BENCH_STEM}_rollup_${label}_${randomBytes(3).toString('hex')}`;
-  const url = new URL(ADMIN_URL);
+  const url = new URL(PG_URL);
   url.pathname = `/${name}`;
   await ensureDatabase(url.toString());
   const orm = await openOrm(url.toString());
@@ -151,7 +150,7 @@ async function dropBenchDb(db: BenchDb): Promise<void> {
     console.log(`kept database ${db.name}`);
     return;
   }
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
   await admin.query(`drop database if exists ${pg.escapeIdentifier(db.name)} with (force)`);
   await admin.end();

@@ -27,7 +27,8 @@ export interface FetchCoordination {
 
 /**
  * How far ahead an early claim stamps its host's start: longer than a source read takes on a
- * healthy database (a slower read costs one more round trip), short beside the usual interval.
+ * healthy database (a slower read costs one more round trip), short beside the usual interval;
+ * claimFetch caps it at the interval.
  */
 const EARLY_CLAIM_LEAD_MS = 50;
 
@@ -46,8 +47,7 @@ export function createFetchCoordination(
       claimFetch(
         client(),
         { lease: keyUnder(queue, 'fetch-lease', sourceId), host: keyUnder(queue, 'host', host) },
-        // The lead widens the spacing after an early claim by up to its length: never past the interval.
-        { politeness: options.politeness, slotHoldMs, holder, onRenewError, leadMs: early ? Math.min(EARLY_CLAIM_LEAD_MS, options.politeness.minIntervalMs) : 0 },
+        { politeness: options.politeness, slotHoldMs, holder, onRenewError, leadMs: early ? EARLY_CLAIM_LEAD_MS : 0 },
       ),
     politeness: options.politeness,
     budget: new ByteBudget(options.parseBudgetBytes),

@@ -48,15 +48,15 @@ export async function claimFetch(
 ): Promise<ClaimAttempt> {
   const ttlMs = options.ttlMs ?? LEASE_TTL_MS;
   const { concurrency, minIntervalMs } = options.politeness;
-  // With no spacing between starts there is nothing to stamp ahead of.
-  const leadMs = minIntervalMs > 0 ? (options.leadMs ?? 0) : 0;
-  const sentAt = performance.now();
+  // Never past the interval (0 when there is none): a lead widens the spacing after this claim by its length.
+  const leadMs = Math.min(options.leadMs ?? 0, minIntervalMs);
+  const coversUntil = leadMs > 0 ? performance.now() + leadMs : 0;
   const [granted, waitMs, stamp] = (await runMultiKeyScript(redis, CLAIM, [keys.lease, keys.host], ttlMs, concurrency, minIntervalMs, options.slotHoldMs, options.holder, leadMs)) as [number, number, number];
   if (granted === 0) return { acquired: false, busy: 'source', heldForMs: waitMs };
   if (granted < 0) return { acquired: false, busy: 'host', retryInMs: waitMs };
   return {
     acquired: true,
     lease: heldLease(redis, keys.lease, granted, { ttlMs, onRenewError: options.onRenewError }),
-    slot: heldSlot(redis, keys.host, `${options.holder}:${granted}`, leadMs > 0 ? { stamp, coversUntil: sentAt + leadMs, minIntervalMs } : undefined),
+    slot: heldSlot(redis, keys.host, `${options.holder}:${granted}`, leadMs > 0 ? { stamp, coversUntil, minIntervalMs } : undefined),
   };
 }

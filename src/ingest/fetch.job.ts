@@ -114,9 +114,11 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
     }
     return defer(job, token, Math.min(heldForMs, BUSY_SOURCE_RETRY_MS) + Math.random() * 250, 'another fetch of this source is running');
   };
+  const busyHost = (host: string | undefined, retryInMs: number): Promise<never> =>
+    defer(job, token, retryDelayMs(retryInMs, coordination.politeness), `host ${host} is at its politeness limit`);
   if (!claim.acquired) {
     if (claim.busy === 'source') return busySource(claim.heldForMs);
-    return defer(job, token, retryDelayMs(claim.retryInMs, coordination.politeness), `host ${slotHost} is at its politeness limit`);
+    return busyHost(slotHost, claim.retryInMs);
   }
   const lease = claim.lease;
   let slot = claim.slot;
@@ -152,7 +154,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
         slot = undefined;
         previous?.release().catch((err: unknown) => log.warn({ err }, 'could not release the host slot (it lapses by itself)'));
         const taken = await coordination.hostSlot(host, `${holder}:${lease.token}`);
-        if (!taken.acquired) return await defer(job, token, retryDelayMs(taken.retryInMs, coordination.politeness), `host ${host} is at its politeness limit`);
+        if (!taken.acquired) return await busyHost(host, taken.retryInMs);
         slot = taken;
         slotHost = host;
       }
@@ -160,7 +162,7 @@ export const fetchSource: Handler<'fetch'> = async ({ sourceId }, { em, services
       // An early claim stamped its host's start ahead; a run slower than that lead (a slow read,
       // a second read) moves the stamp to now, or waits like a busy host.
       const startWait = await held.confirmStart();
-      if (startWait > 0) return await defer(job, token, retryDelayMs(startWait, coordination.politeness), `host ${host} is at its politeness limit`);
+      if (startWait > 0) return await busyHost(host, startWait);
       let response: Awaited<ReturnType<typeof http.get>>;
       try {
         response = await http.get(url, {

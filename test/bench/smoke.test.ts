@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { MODULES } from '../../bench/modules.ts';
-import { PG_ADMIN_URL, REDIS_URL, runNamespace } from '../support/env.ts';
+import { PG_ADMIN_URL, runNamespace } from '../support/env.ts';
+import { workerRedis } from '../support/redis.ts';
 
 /**
  * `npm run bench` at a token size (BENCH_SMOKE=1): every module runs to its end, exits 0 and
@@ -18,6 +18,8 @@ describe('bench smoke (npm run bench at a token size)', () => {
       cwd: new URL('../../', import.meta.url).pathname,
       env: { ...process.env, BENCH_SMOKE: '1', BENCH_NAMESPACE: stem },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A hung module fails this test with its output rather than at the test's own timeout.
+      timeout: 540_000,
     });
     let output = '';
     child.stdout.on('data', (d: Buffer) => void (output += d.toString()));
@@ -33,7 +35,7 @@ describe('bench smoke (npm run bench at a token size)', () => {
 
     const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
     await admin.connect();
-    const redis = new Redis(REDIS_URL);
+    const redis = workerRedis();
     try {
       const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1)', [stem]);
       expect(rows.map((r) => r.datname)).toEqual([]);
